@@ -1,0 +1,343 @@
+"""The GPTDynamics layouts (see ../shared/reference/gptdynamics-format.md), writers side.
+
+Raw run directory (what a fine-tuning run writes):
+    <run_dir>/log.out                                   one Python-dict line per optimizer step
+    <run_dir>/loss_<task>/loss_<task>_checkpoint-<step>.out      {"id", "loss"} per test example
+    <run_dir>/metric_<task>/metric_<task>_checkpoint-<step>.out  {"id", "loss", "rouge1", "rouge2", "rougeL", "bleu"}
+
+Processed run directory (what train.py / test.py read):
+    <run_dir>/train_samples_id.json        {"step": 1, "samples_id": [12, 187, 45, 3]} per step
+    <run_dir>/all_<metric>_trajectory.out  {"id": 200, "loss_trajectory": [{"step": 1, "loss": 2.17}, ...]}
+The inner keys are "loss_trajectory" / "loss" for every metric, as released.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from .io import DataError, atomic_open, iter_jsonl, write_jsonl
+
+METRIC_FIELDS = ("loss", "rouge1", "rouge2", "rougeL", "bleu")
+
+# Global test id = local id + offset, for the instruction-tuning (FLAN) eval set.
+FLAN_TEST_OFFSETS = {"sst2": 0, "rte": 200, "boolq": 477, "webnlg": 677, "wmt16_de_en": 855}
+
+
+def raw_run_name(task: str, model: str, seed: int, bs: int = 4, shot: int = 200, sample: int = 128,
+                 lr: str = "5e-7", weight_decay: float = 0.001, epoch: int = 3,
+                 loss_output_token: bool = True) -> str:
+    """The released raw run folder name, e.g.
+    output_rte_bs-4_shot-200_sample-128_model-pythia-410m-deduped_lr-5e-7_weight-decay-0.001_epoch-3_loss-output-token_seed-1
+    """
+    model = str(model).rstrip("/").split("/")[-1]
+    name = (f"output_{task}_bs-{bs}_shot-{shot}_sample-{sample}_model-{model}_lr-{lr}"
+            f"_weight-decay-{weight_decay}_epoch-{epoch}")
+    if loss_output_token:
+        name += "_loss-output-token"
+    return f"{name}_seed-{seed}"
+
+
+def checkpoint_path(run_dir: str | os.PathLike, task: str, step: int, kind: str = "loss") -> Path:
+    """Path of a raw checkpoint file; kind is "loss" or "metric"."""
+    if kind not in ("loss", "metric"):
+        raise ValueError(f"kind must be 'loss' or 'metric', got {kind!r}")
+    return Path(run_dir) / f"{kind}_{task}" / f"{kind}_{task}_checkpoint-{step}.out"
+
+
+class RawRunWriter:
+    """Writes one raw run directory in the GPTDynamics layout.
+
+    log_step appends (and flushes) one line to log.out per optimizer step; checkpoint
+    files are written atomically, one per recorded step.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, task: str):
+        self.run_dir = Path(run_dir)
+        self.task = task
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.run_dir / "log.out", "a", encoding="utf-8")
+
+    def log_step(self, step: int, loss: float, samples_id: Sequence[int], **extra) -> None:
+        """One optimizer step: its training loss and the training ids of its batch (+ extras,
+        e.g. learning_rate). Written as a Python-dict line, as the released runs do."""
+        record = {"loss": float(loss), "step": int(step), "samples_id": [int(i) for i in samples_id]}
+        record.update(extra)
+        self._log.write(repr(record) + "\n")
+        self._log.flush()
+
+    def write_loss(self, step: int, ids: Sequence[int], losses: Sequence[float], task: str | None = None) -> Path:
+        """The loss of every test example after `step` (ids are task-local)."""
+        path = checkpoint_path(self.run_dir, task or self.task, step, "loss")
+        write_jsonl(path, ({"id": int(i), "loss": float(v)} for i, v in zip(ids, losses)))
+        return path
+
+    def write_metrics(self, step: int, rows: Iterable[Mapping], task: str | None = None) -> Path:
+        """Generation metrics after `step`: rows with id, loss, rouge1, rouge2, rougeL (0-1), bleu (0-100)."""
+        path = checkpoint_path(self.run_dir, task or self.task, step, "metric")
+        write_jsonl(path, ({"id": int(r["id"]), **{k: float(r[k]) for k in METRIC_FIELDS if k in r}} for r in rows))
+        return path
+
+    def close(self) -> None:
+        self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def write_processed_run(run_dir: str | os.PathLike, samples_id: Mapping[int, Sequence[int]],
+                        trajectories: Mapping[str, Mapping[int, Sequence[tuple[int, float]]]]) -> None:
+    """Write a processed run directory.
+
+    samples_id: step -> training ids of that step's batch.
+    trajectories: metric -> test id -> [(step, value), ...] (a step may be absent: a gap).
+    """
+    run_dir = Path(run_dir)
+    write_jsonl(run_dir / "train_samples_id.json",
+                ({"step": int(s), "samples_id": [int(i) for i in ids]} for s, ids in sorted(samples_id.items())))
+    for metric, per_id in trajectories.items():
+        write_jsonl(run_dir / f"all_{metric}_trajectory.out",
+                    ({"id": int(tid), "loss_trajectory": [{"step": int(s), "loss": float(v)} for s, v in traj]}
+                     for tid, traj in sorted(per_id.items())))
+
+
+# ----------------------------------------------------------------------------------------------
+# Readers
+# ----------------------------------------------------------------------------------------------
+
+_SAMPLES_KEY = re.compile(r"""['"]samples_id['"]""")
+_BARE_NONFINITE = re.compile(r"(?<![\w'\".])(-?)(nan|inf|infinity)(?![\w'\"])", re.IGNORECASE)
+_MAX_SPAN_TRIES = 8
+
+
+def _as_int(x):
+    """An int from an int or a digit string; None otherwise (bools are not ints here)."""
+    if isinstance(x, bool):
+        return None
+    if isinstance(x, int):
+        return x
+    if isinstance(x, str) and x.strip().lstrip("-").isdigit():
+        return int(x)
+    return None
+
+
+def _literal_dict(text: str):
+    """ast.literal_eval of a Python-dict text; bare nan/inf (as repr() writes them) become None."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return ast.literal_eval(_BARE_NONFINITE.sub("None", text))
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def parse_log_records(line: str) -> list[dict]:
+    """Every Python-dict record holding 'samples_id' in one log.out line.
+
+    Tolerates text glued before / after the dict (progress-bar debris such as
+    "  5%|▌ | 5/96 [00:01<00:20]{'loss': 2.3, 'step': 5, 'samples_id': [..]}") and several records
+    glued on one line. The {...} span around each 'samples_id' key is parsed with ast.literal_eval.
+    Returns [] for a line without 'samples_id'; raises ValueError when a 'samples_id' key sits in
+    no parseable dict.
+    """
+    records, pos = [], 0
+    while True:
+        m = _SAMPLES_KEY.search(line, pos)
+        if m is None:
+            return records
+        starts = [i for i in range(m.start() - 1, -1, -1) if line[i] == "{"][:_MAX_SPAN_TRIES]
+        ends = [i for i in range(m.end(), len(line)) if line[i] == "}"][:_MAX_SPAN_TRIES]
+        found = None
+        for s in starts:
+            for e in ends:
+                obj = _literal_dict(line[s:e + 1])
+                if isinstance(obj, dict) and "samples_id" in obj:
+                    found = (obj, e)
+                    break
+            if found:
+                break
+        if found is None:
+            raise ValueError("a 'samples_id' key outside any parseable {...} dict")
+        records.append(found[0])
+        pos = found[1] + 1
+
+
+@dataclass
+class LogSteps:
+    """What log.out says about the optimizer steps of a run.
+
+    samples_id: step -> training ids of that step's batch (the last line wins for a repeated step).
+    repeated:   step -> 1-based line numbers of every line of that step (only steps seen more than once).
+    n_lines / n_unrelated: lines read / lines without a step record (ignored).
+    """
+    path: Path
+    samples_id: dict = field(default_factory=dict)
+    repeated: dict = field(default_factory=dict)
+    n_lines: int = 0
+    n_unrelated: int = 0
+
+
+def _check_log_record(path, lineno, rec) -> tuple[int, list[int]]:
+    step = _as_int(rec.get("step"))
+    if step is None or step < 0:
+        raise DataError(f"{path}:{lineno}: expected an integer 'step' >= 0 in the dict with 'samples_id', "
+                        f"got {rec.get('step')!r}")
+    ids = rec.get("samples_id")
+    if not isinstance(ids, (list, tuple)):
+        raise DataError(f"{path}:{lineno}: step {step}: expected 'samples_id' to be a list of training ids, "
+                        f"got {type(ids).__name__}")
+    out = []
+    for x in ids:
+        xi = _as_int(x)
+        if xi is None or xi < 0:
+            raise DataError(f"{path}:{lineno}: step {step}: expected non-negative integer training ids in "
+                            f"'samples_id', got {x!r}")
+        out.append(xi)
+    return step, out
+
+
+def read_log(path: str | os.PathLike) -> LogSteps:
+    """Parse a raw run's log.out (see parse_log_records for what a line may hold).
+
+    Raises DataError naming the file if it is missing or holds no step record, and file:line for a
+    'samples_id' record that cannot be parsed or lacks an integer 'step'.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (expected log.out with one "
+                        f"{{'loss': .., 'step': .., 'samples_id': [..]}} line per optimizer step)")
+    out = LogSteps(path=path)
+    lines_of: dict[int, list[int]] = {}
+    with open(path, "r", encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, start=1):
+            out.n_lines += 1
+            try:
+                recs = parse_log_records(line)
+            except ValueError as e:
+                raise DataError(f"{path}:{lineno}: {e}: {line.strip()[:100]!r}") from None
+            if not recs:
+                out.n_unrelated += 1
+            for rec in recs:
+                step, ids = _check_log_record(path, lineno, rec)
+                out.samples_id[step] = ids
+                lines_of.setdefault(step, []).append(lineno)
+    if not out.samples_id:
+        raise DataError(f"{path}: no step records (expected lines like "
+                        f"{{'loss': 2.3, 'step': 1, 'samples_id': [12, 187, 45, 3]}})")
+    out.samples_id = dict(sorted(out.samples_id.items()))
+    out.repeated = {s: ls for s, ls in sorted(lines_of.items()) if len(ls) > 1}
+    return out
+
+
+def list_checkpoints(run_dir: str | os.PathLike, task: str, kind: str = "loss") -> dict[int, Path]:
+    """step -> checkpoint file path for every <kind>_<task>/<kind>_<task>_checkpoint-<step>.out (sorted by step).
+
+    Returns {} when the folder does not exist (the caller decides whether that is an error).
+    """
+    folder = checkpoint_path(run_dir, task, 0, kind).parent
+    if not folder.is_dir():
+        return {}
+    pat = re.compile(rf"^{re.escape(kind)}_{re.escape(task)}_checkpoint-(\d+)\.out$")
+    found = {}
+    for p in folder.iterdir():
+        m = pat.match(p.name)
+        if m and p.is_file():
+            found[int(m.group(1))] = p
+    return dict(sorted(found.items()))
+
+
+def _number(path, lineno, key, x) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise DataError(f"{path}:{lineno}: expected a number for {key!r}, got {x!r}")
+    return float(x)
+
+
+def read_checkpoint(path: str | os.PathLike, fields: Sequence[str]) -> dict[str, dict[int, float]]:
+    """Read one raw checkpoint file (JSON lines {"id": 0, "loss": 0.69, ...}).
+
+    Returns field -> {task-local test id -> value}. Non-finite values (NaN, Infinity) are returned as
+    they are (the caller counts them). Raises DataError with file:line for a corrupt line, a missing
+    or non-numeric field, a missing id or a duplicate id.
+    """
+    out: dict[str, dict[int, float]] = {k: {} for k in fields}
+    first: dict[int, int] = {}
+    for lineno, obj in iter_jsonl(path):
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object with 'id' and {list(fields)}")
+        tid = _as_int(obj.get("id"))
+        if tid is None or tid < 0:
+            raise DataError(f"{path}:{lineno}: expected a non-negative integer 'id', got {obj.get('id')!r}")
+        if tid in first:
+            raise DataError(f"{path}:{lineno}: duplicate id {tid} (first on line {first[tid]})")
+        first[tid] = lineno
+        for k in fields:
+            if k not in obj:
+                raise DataError(f"{path}:{lineno}: id {tid}: missing field {k!r} (expected {list(fields)})")
+            out[k][tid] = _number(path, lineno, k, obj[k])
+    return out
+
+
+def read_samples_id(path: str | os.PathLike) -> dict[int, list[int]]:
+    """Read a processed train_samples_id.json (JSON lines {"step": 1, "samples_id": [..]}): step -> ids.
+
+    Raises DataError with file:line for a corrupt line, a bad record or a repeated step.
+    """
+    out: dict[int, list[int]] = {}
+    first: dict[int, int] = {}
+    for lineno, obj in iter_jsonl(path):
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object {{'step': .., 'samples_id': [..]}}")
+        step, ids = _check_log_record(path, lineno, obj)
+        if step in first:
+            raise DataError(f"{path}:{lineno}: step {step} repeated (first on line {first[step]})")
+        first[step] = lineno
+        out[step] = ids
+    if not out:
+        raise DataError(f"{path}: no steps (expected JSON lines {{'step': 1, 'samples_id': [..]}})")
+    return dict(sorted(out.items()))
+
+
+def read_trajectories(path: str | os.PathLike, metric: str = "loss") -> dict[int, list[tuple[int, float]]]:
+    """Read a processed all_<metric>_trajectory.out: test id -> [(step, value), ...] in file order.
+
+    Accepts the released keys ("loss_trajectory" / "loss") and also "<metric>_trajectory" / "<metric>".
+    Values may be non-finite (returned as they are). Raises DataError with file:line for a corrupt line,
+    a bad record, a duplicate id or a step repeated within a trajectory.
+    """
+    out: dict[int, list[tuple[int, float]]] = {}
+    first: dict[int, int] = {}
+    traj_keys = ("loss_trajectory", f"{metric}_trajectory")
+    for lineno, obj in iter_jsonl(path):
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{lineno}: expected a JSON object {{'id': .., 'loss_trajectory': [..]}}")
+        tid = _as_int(obj.get("id"))
+        if tid is None or tid < 0:
+            raise DataError(f"{path}:{lineno}: expected a non-negative integer 'id', got {obj.get('id')!r}")
+        if tid in first:
+            raise DataError(f"{path}:{lineno}: duplicate id {tid} (first on line {first[tid]})")
+        first[tid] = lineno
+        traj = next((obj[k] for k in traj_keys if k in obj), None)
+        if not isinstance(traj, list):
+            raise DataError(f"{path}:{lineno}: id {tid}: expected a list under 'loss_trajectory'")
+        seen, points = set(), []
+        for p in traj:
+            step = _as_int(p.get("step")) if isinstance(p, dict) else None
+            if step is None:
+                raise DataError(f"{path}:{lineno}: id {tid}: expected points {{'step': int, 'loss': number}}, "
+                                f"got {p!r}")
+            if step in seen:
+                raise DataError(f"{path}:{lineno}: id {tid}: step {step} appears twice in the trajectory")
+            seen.add(step)
+            v = p.get("loss", p.get(metric))
+            points.append((step, _number(path, lineno, f"id {tid} step {step} value", v)))
+        out[tid] = points
+    return out

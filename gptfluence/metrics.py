@@ -1,0 +1,98 @@
+"""Evaluation metrics, exactly as defined in the paper (reference/gptfluence.md, section 3).
+
+- all-steps MSE / MAE of a trajectory: mean over steps 2..T (recorded index t >= 1) of the
+  squared / absolute error; mean and std (ddof = 0) over all (run, test example) trajectories.
+- final-step Spearman: per held-out run, Spearman's rho over test examples between true and
+  predicted values at the last step; mean and std over runs.
+
+Trajectories whose prediction is not finite or exceeds `diverge_bound` in absolute value
+are counted as diverged and left out of every mean (never averaged into inf or NaN).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy.stats import rankdata
+
+
+def trajectory_errors(pred: torch.Tensor, true: torch.Tensor, mask: torch.Tensor):
+    """Per-trajectory all-steps MSE and MAE over recorded steps t >= 1.
+
+    pred, true [R, N, T]; mask [R, N, T]. Returns (mse [R, N], mae [R, N], count [R, N]);
+    entries with no recorded step t >= 1 are NaN.
+    """
+    m = mask[..., 1:].to(pred.dtype)
+    err = torch.where(mask[..., 1:], pred[..., 1:] - true[..., 1:], torch.zeros_like(pred[..., 1:]))
+    cnt = m.sum(-1)
+    denom = cnt.clamp(min=1)
+    mse = (err ** 2).sum(-1) / denom
+    mae = err.abs().sum(-1) / denom
+    nan = torch.full_like(mse, float("nan"))
+    return torch.where(cnt > 0, mse, nan), torch.where(cnt > 0, mae, nan), cnt
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho of two 1-d arrays (average ranks for ties); NaN if either is constant."""
+    if len(x) < 2:
+        return float("nan")
+    rx, ry = rankdata(x), rankdata(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    den = math.sqrt(float((rx ** 2).sum() * (ry ** 2).sum()))
+    return float((rx * ry).sum() / den) if den > 0 else float("nan")
+
+
+def diverged(pred: torch.Tensor, mask: torch.Tensor, bound: float) -> torch.Tensor:
+    """BoolTensor [R, N]: trajectories with a non-finite or out-of-bound prediction at a recorded step."""
+    bad = ~torch.isfinite(pred) | (pred.abs() > bound)
+    return (bad & mask).any(-1)
+
+
+def _mean_std(x: np.ndarray) -> tuple[float | None, float | None]:
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return None, None
+    return float(x.mean()), float(x.std())
+
+
+def evaluate(pred: torch.Tensor, true: torch.Tensor, mask: torch.Tensor, diverge_bound: float = 1e4) -> dict:
+    """All metrics of a set of rolled-out runs, as written to metrics.json.
+
+    pred, true [R, N, T]; mask [R, N, T]. diverge_bound: |prediction| above it counts as
+    diverged (the default suits loss, BLEU 0-100 and ROUGE 0-1 alike).
+    """
+    R, N, T = true.shape
+    div = diverged(pred, mask, diverge_bound)
+    mse, mae, cnt = trajectory_errors(torch.nan_to_num(pred), true, mask)
+    keep = (~div) & (cnt > 0)
+    out = {}
+    out["all_steps_mse_mean"], out["all_steps_mse_std"] = _mean_std(mse[keep].double().numpy())
+    out["all_steps_mae_mean"], out["all_steps_mae_std"] = _mean_std(mae[keep].double().numpy())
+    rhos = []
+    for r in range(R):
+        ok = (mask[r, :, -1] & ~div[r]).numpy()
+        rhos.append(spearman(true[r, ok, -1].double().numpy(), pred[r, ok, -1].double().numpy()))
+    rhos = np.array(rhos, dtype=float)
+    out["final_step_spearman_mean"], out["final_step_spearman_std"] = _mean_std(rhos)
+    out["final_step_spearman_per_run"] = [None if not np.isfinite(v) else float(v) for v in rhos]
+    out.update(num_runs=R, num_test_examples=N, num_steps=T, num_trajectories=int(R * N),
+               num_scored_trajectories=int(keep.sum()), diverged_trajectories=int(div.sum()),
+               diverge_bound=float(diverge_bound), undefined_spearman_runs=int((~np.isfinite(rhos)).sum()))
+    return out
+
+
+def format_summary(m: dict, metric: str = "loss") -> str:
+    """One readable paragraph of an evaluate() result."""
+    def f(v):
+        return "n/a" if v is None else f"{v:.4f}"
+    lines = [f"{metric}: all-steps MSE {f(m['all_steps_mse_mean'])} ({f(m['all_steps_mse_std'])}), "
+             f"MAE {f(m['all_steps_mae_mean'])} ({f(m['all_steps_mae_std'])}), "
+             f"final-step Spearman {f(m['final_step_spearman_mean'])} ({f(m['final_step_spearman_std'])})",
+             f"  {m['num_runs']} runs x {m['num_test_examples']} test examples x {m['num_steps']} steps; "
+             f"{m['num_scored_trajectories']} trajectories scored"]
+    if m["diverged_trajectories"]:
+        lines.append(f"  WARNING: {m['diverged_trajectories']} trajectories diverged (|pred| > {m['diverge_bound']:g} "
+                     "or not finite) and are left out of the means")
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""GPTfluence n-th order (norder_enc_sim), with the released concat head.
+
+For each (training example i, test example z') pair:
+    x = concat(h_i, h_z')                       [2d]
+    u = ReLU(W2 ReLU(W1 x + b1) + b2)           W1: 2d -> 2d, W2: 2d -> 100
+    alpha_j = <a_j, u> + c_j (j = 1..n),  beta = <b, u> + c
+
+The first layer splits as W1 x = W1a h_i + W1b h_z', so the [P, N, 2d] hidden table is
+a broadcast sum of two small products, not P*N separate forward calls. Missing
+history before the first step is zero-padded (see gptfluence.rollout).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import with_zero_row
+from .enc_sim import FeatureSimulator
+
+
+class NOrderEncSim(FeatureSimulator):
+    name = "norder_enc_sim"
+
+    def __init__(self, train_emb, test_emb, order: int = 1, head_hidden: int = 100):
+        super().__init__(train_emb, test_emb, order)
+        d = self.dim
+        self.head_hidden = int(head_hidden)
+        self.first_train = nn.Linear(d, 2 * d)              # W1a (and b1)
+        self.first_test = nn.Linear(d, 2 * d, bias=False)   # W1b
+        self.second = nn.Linear(2 * d, head_hidden)
+        self.heads = nn.Linear(head_hidden, order + 1)      # alpha_1..alpha_n, beta
+
+    def config(self) -> dict:
+        return {**super().config(), "head_hidden": self.head_hidden}
+
+    def factor_tables(self, test_idx):
+        a = self.first_train(self.train_emb)                # [P, 2d]
+        b = self.first_test(self.test_emb[test_idx])        # [N, 2d]
+        hidden = torch.relu(a[:, None, :] + b[None, :, :])  # [P, N, 2d]
+        out = self.heads(torch.relu(self.second(hidden)))   # [P, N, n+1]
+        return with_zero_row(out[..., :-1]), with_zero_row(out[..., -1])
