@@ -1,4 +1,7 @@
-"""The GPTDynamics layouts (see ../shared/reference/gptdynamics-format.md), writers side.
+"""The GPTDynamics layouts (see ../shared/reference/gptdynamics-format.md): writers and readers.
+
+Readers (bottom of the file): parse_log_records / read_log (log.out, tolerant of progress-bar debris),
+list_checkpoints / read_checkpoint (raw checkpoint files), read_samples_id / read_trajectories (processed).
 
 Raw run directory (what a fine-tuning run writes):
     <run_dir>/log.out                                   one Python-dict line per optimizer step
@@ -328,16 +331,35 @@ def read_trajectories(path: str | os.PathLike, metric: str = "loss") -> dict[int
         traj = next((obj[k] for k in traj_keys if k in obj), None)
         if not isinstance(traj, list):
             raise DataError(f"{path}:{lineno}: id {tid}: expected a list under 'loss_trajectory'")
-        seen, points = set(), []
-        for p in traj:
-            step = _as_int(p.get("step")) if isinstance(p, dict) else None
-            if step is None:
-                raise DataError(f"{path}:{lineno}: id {tid}: expected points {{'step': int, 'loss': number}}, "
-                                f"got {p!r}")
-            if step in seen:
-                raise DataError(f"{path}:{lineno}: id {tid}: step {step} appears twice in the trajectory")
-            seen.add(step)
-            v = p.get("loss", p.get(metric))
-            points.append((step, _number(path, lineno, f"id {tid} step {step} value", v)))
-        out[tid] = points
+        out[tid] = _fast_points(traj, metric) or _checked_points(path, lineno, tid, traj, metric)
     return out
+
+
+def _fast_points(traj: list, metric: str) -> list[tuple[int, float]] | None:
+    """[(step, value)] when every point is well formed (the common case), else None."""
+    try:
+        steps = [p["step"] for p in traj]
+        vals = [p["loss"] if "loss" in p else p[metric] for p in traj]
+    except (TypeError, KeyError):
+        return None
+    if not all(type(s) is int and s >= 0 for s in steps) or len(set(steps)) != len(steps):
+        return None
+    if not all(type(v) is float or type(v) is int for v in vals):
+        return None
+    return list(zip(steps, map(float, vals)))
+
+
+def _checked_points(path, lineno, tid, traj, metric) -> list[tuple[int, float]]:
+    """[(step, value)] of one trajectory, or DataError naming file:line, id and the bad point."""
+    seen, points = set(), []
+    for p in traj:
+        step = _as_int(p.get("step")) if isinstance(p, dict) else None
+        if step is None:
+            raise DataError(f"{path}:{lineno}: id {tid}: expected points {{'step': int, 'loss': number}}, "
+                            f"got {p!r}")
+        if step in seen:
+            raise DataError(f"{path}:{lineno}: id {tid}: step {step} appears twice in the trajectory")
+        seen.add(step)
+        v = p.get("loss", p.get(metric))
+        points.append((step, _number(path, lineno, f"id {tid} step {step} value", v)))
+    return points
