@@ -191,6 +191,7 @@ def main(argv=None):
     simulator_class(args.sim_name)  # unknown name -> error listing the known ones
     run_dirs = resolve_inputs(args)
     args.run_dirs = run_dirs
+    test_ids = parse_test_ranges(args.test_example_start_id, args.test_example_end_id)
     out_dir = Path(args.output_dir) / args.task / (args.run_name or default_run_name(args))
     check_run_folder(out_dir, args)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -206,7 +207,6 @@ def main(argv=None):
                                     args.eval_data_path)):
         if want is not None and want != have:
             raise DataError(f"{path}: holds {have} examples but {flag} is {want}")
-    test_ids = parse_test_ranges(args.test_example_start_id, args.test_example_end_id)
     rs = load_runs(run_dirs, metric=args.metric, test_ids=test_ids, allow_nonfinite=args.allow_nonfinite)
     validate_ids(rs, len(train_samples), len(test_samples), args.train_data_path, args.eval_data_path)
     data = Dynamics.from_runset(rs, device)

@@ -194,6 +194,9 @@ def fit(sim: Simulator, train: Dynamics, valid: Dynamics | None, cfg: TrainConfi
                      cfg.patience, state.best_val, state.best_epoch)
             break
     bar.close()
-    if valid is None and save:
+    if save and (valid is None or state.best_epoch < 0):
+        if valid is not None:
+            log.warning("every validation rollout diverged or was undefined: best-checkpoint.pt holds the last "
+                        "epoch's weights (best_val = inf); check the learning rate and the data")
         save("best", state, opt, sched)
     return state

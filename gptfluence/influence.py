@@ -1,0 +1,514 @@
+"""Counterfactual influence of training examples, read off a trained simulator.
+
+A simulator's step factors are sums over the batch (see gptfluence.simulators.base):
+
+    alpha_j[t](z') = sum_i C[t, i] * A[i, z', j]        beta[t](z') = sum_i C[t, i] * B[i, z']
+
+with C [T, P] the membership counts of the curriculum. Removing training example i from
+every batch it is in changes them to alpha_j[t] - C[t, i] * A[i], beta[t] - C[t, i] * B[i];
+adding it once more to those batches ("add") to alpha_j[t] + C[t, i] * A[i], ...; inserting it
+into chosen steps ("add" with insert_steps) adds A[i], B[i] at those steps. In general a
+counterfactual is a change of counts D [T, P] (column i = what happens to example i), and
+the rollout of all P counterfactuals, for all N test examples, is one recurrence over T on a
+[P, N] state (chunked over P to bound memory). No Python loop over examples or runs.
+
+Shapes: R runs (curricula), T recorded steps, M ids per step, P training examples,
+N test examples, n = simulator order. batches [R, T, M] (a single curriculum [T, M] is
+promoted to R = 1); as in rollout, batches[:, t] explains the change from step t-1 to t and
+batches[:, 0] is never simulated (the initial value is the value after it).
+
+Sign convention (every score in this module): influence > 0 means the training example
+HELPS the test example, i.e. its presence lowers a loss-like metric or raises a
+higher-is-better metric (BLEU, ROUGE):
+
+    mode "remove", loss-like:        influence = cf_removed_final - baseline_final
+    mode "remove", higher is better: influence = baseline_final - cf_removed_final
+    mode "add",    loss-like:        influence = baseline_final - cf_added_final
+    mode "add",    higher is better: influence = cf_added_final - baseline_final
+
+The "trajectory" score is the same signed difference averaged over the simulated steps
+t = 1..T-1. Values are in the metric's own units (loss in nats, BLEU 0-100, ROUGE 0-1).
+
+Note on the removal model: because factors are sums over the batch, removing an example
+also removes its share of alpha (about 1/M of it for a simulator near the identity
+dynamics), so absolute scores may share an offset; rankings compare examples fairly.
+Examples that never appear at a simulated step have no removal counterfactual and are
+left out of rankings (see InfluenceResult.used).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from .io import DataError
+from .rollout import rollout, rollout_from_factors
+from .simulators.base import Simulator, batch_counts
+
+MODES = ("remove", "add")
+
+
+# ----------------------------------------------------------------------------------------------
+# Conventions
+# ----------------------------------------------------------------------------------------------
+
+def sign_convention(mode: str = "remove", higher_is_better: bool = False, metric: str = "loss") -> str:
+    """One sentence stating what a positive score means and how it is computed."""
+    _check_mode(mode)
+    cf = "cf_removed_final" if mode == "remove" else "cf_added_final"
+    if (mode == "remove") != higher_is_better:
+        formula = f"{cf} - baseline_final"
+    else:
+        formula = f"baseline_final - {cf}"
+    effect = "raises" if higher_is_better else "lowers"
+    return (f"influence > 0 = the training example helps: its presence {effect} the {metric} "
+            f"({'higher is better' if higher_is_better else 'lower is better'}); "
+            f"influence = {formula} (mode {mode}); trajectory score = the same difference averaged over "
+            f"simulated steps; units of the {metric}")
+
+
+def metric_higher_is_better(metric: str) -> bool:
+    """loss / perplexity -> False; BLEU, ROUGE*, accuracy -> True."""
+    m = metric.lower()
+    if m in ("loss", "ppl", "perplexity", "nll") or m.endswith("loss"):
+        return False
+    if m.startswith(("bleu", "rouge", "acc", "f1", "exact")):
+        return True
+    raise ValueError(f"do not know whether higher {metric!r} is better; pass higher_is_better explicitly")
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"unknown influence mode {mode!r} (expected one of {', '.join(MODES)})")
+
+
+def _signed(change: torch.Tensor, mode: str, higher_is_better: bool) -> torch.Tensor:
+    """cf - baseline -> influence (positive = the example helps)."""
+    flip = (mode == "remove") != higher_is_better  # remove & loss: cf - base; add & loss: base - cf; ...
+    return change if flip else -change
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs
+# ----------------------------------------------------------------------------------------------
+
+def as_runs(batches: torch.Tensor) -> torch.Tensor:
+    """A curriculum [T, M] or a set [R, T, M] of training ids (-1 = padding) -> LongTensor [R, T, M]."""
+    batches = torch.as_tensor(batches, dtype=torch.long)
+    if batches.dim() == 2:
+        batches = batches[None]
+    if batches.dim() != 3:
+        raise ValueError(f"batches: expected [T, M] or [R, T, M], got shape {tuple(batches.shape)}")
+    return batches
+
+
+def as_init(init, R: int, N: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
+    """Initial values: a number, [N] (shared by the runs) or [R, N] -> [R, N]."""
+    init = torch.as_tensor(init, dtype=dtype, device=device)
+    if init.dim() == 0:
+        return init.expand(R, N).clone()
+    if init.dim() == 1:
+        init = init[None].expand(R, -1)
+    if tuple(init.shape) != (R, N):
+        raise ValueError(f"init: expected a number, [{N}] or [{R}, {N}] values, got shape {tuple(init.shape)}")
+    return init.clone()
+
+
+def check_ids(batches: torch.Tensor, n_train: int, where: str = "curriculum", steps=None) -> None:
+    """Refuse training ids outside 0..n_train-1 (-1 is padding), naming the step and the id."""
+    bad = (batches >= n_train) | (batches < -1)
+    if bad.any():
+        r, t, m = torch.nonzero(bad)[0].tolist()
+        step = int(steps[t]) if steps is not None else t
+        raise DataError(f"{where}: step {step}: training id {int(batches[r, t, m])} is outside the pool "
+                        f"(expected ids 0..{n_train - 1})")
+
+
+def counterfactual_counts(batches: torch.Tensor, n_train: int, mode: str = "remove",
+                          insert_steps=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Change of membership counts of each example's counterfactual, and which examples it applies to.
+
+    batches [R, T, M]. insert_steps (mode "add" only): step slots t (ints in 1..T-1) or a bool mask [T];
+    example i is inserted once into each of them instead of duplicated in its own batches.
+    Returns delta [R, T, P] (float64; column i = count change of example i in its counterfactual) and
+    used [R, P] (bool; True where the counterfactual changes a simulated step t >= 1).
+    """
+    _check_mode(mode)
+    R, T, _ = batches.shape
+    counts = batch_counts(batches.reshape(R * T, -1), n_train).reshape(R, T, n_train).double()
+    if insert_steps is not None:
+        if mode != "add":
+            raise ValueError("insert_steps only applies to mode 'add'")
+        slots = torch.zeros(T, dtype=torch.bool, device=batches.device)
+        ix = torch.as_tensor(insert_steps, device=batches.device)
+        if ix.dtype == torch.bool:
+            slots = ix.clone()
+        else:
+            if ix.numel() and (int(ix.min()) < 1 or int(ix.max()) >= T):
+                raise ValueError(f"insert_steps: step slots must lie in 1..{T - 1} (slot 0 is never simulated)")
+            slots[ix.long()] = True
+        delta = slots.double()[None, :, None].expand(R, T, n_train).clone()
+    else:
+        delta = -counts if mode == "remove" else counts.clone()
+    delta[:, 0] = 0.0  # batches[:, 0] is never simulated
+    return delta, delta.abs().sum(1) > 0
+
+
+def read_curriculum(path, n_train: int) -> tuple[torch.Tensor, list[int]]:
+    """Read a curriculum file: batches LongTensor [T, M] (-1 padded) and its steps [T].
+
+    Accepted: a JSON list of {"step": s, "samples_id": [ids]} or of id lists (steps 1..T), or JSON lines
+    {"step": s, "samples_id": [...]} (a processed run's train_samples_id.json). Steps must increase; a
+    batch may be empty; ids must lie in 0..n_train-1. As in a run dir, the initial value is the value
+    after the first listed step (list {"step": 0, "samples_id": []} first to start before step 1).
+    Raises DataError naming the file, the entry / step and the id.
+    """
+    from pathlib import Path
+
+    from .io import read_json, read_jsonl
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: curriculum file not found (expected a JSON list of "
+                        "{\"step\": s, \"samples_id\": [...]} or of id lists)")
+    with open(path, "r", encoding="utf-8") as f:
+        head = f.read(64).lstrip()
+    entries = read_json(path) if head.startswith("[") else read_jsonl(path)
+    if not isinstance(entries, list) or not entries:
+        raise DataError(f"{path}: expected a non-empty JSON list of batches")
+    steps, rows = [], []
+    for k, e in enumerate(entries):
+        step, ids = _curriculum_entry(path, k, e)
+        if steps and step <= steps[-1]:
+            raise DataError(f"{path}: entry {k}: step {step} comes after step {steps[-1]} "
+                            "(steps must be strictly increasing)")
+        for i in ids:
+            if not 0 <= i < n_train:
+                raise DataError(f"{path}: step {step}: training id {i} is outside the pool "
+                                f"(expected ids 0..{n_train - 1})")
+        steps.append(step)
+        rows.append(ids)
+    width = max(1, max(len(r) for r in rows))
+    batches = torch.full((len(rows), width), -1, dtype=torch.long)
+    for t, r in enumerate(rows):
+        batches[t, :len(r)] = torch.tensor(r, dtype=torch.long)
+    return batches, steps
+
+
+def _curriculum_entry(path, k: int, e) -> tuple[int, list[int]]:
+    """(step, ids) of entry k: {"step", "samples_id"} or a bare id list (step k + 1)."""
+    if isinstance(e, dict):
+        step, ids = e.get("step"), e.get("samples_id")
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise DataError(f"{path}: entry {k}: expected an integer 'step', got {step!r}")
+    else:
+        step, ids = k + 1, e
+    if not isinstance(ids, list) or any(not isinstance(i, int) or isinstance(i, bool) for i in ids):
+        raise DataError(f"{path}: entry {k} (step {step}): expected a list of integer training ids, got {ids!r}")
+    return step, ids
+
+
+# ----------------------------------------------------------------------------------------------
+# The recurrence
+# ----------------------------------------------------------------------------------------------
+
+def _scan(alpha, beta, A, B, delta, init, keep_traj: bool, sizes=None):
+    """Baseline and counterfactual rollouts side by side.
+
+    alpha [R, T, X, N, n], beta [R, T, X, N]: baseline factors (X = 1, shared by the counterfactuals,
+    or X = p, one baseline per counterfactual). A [p, N, n], B [p, N]: the factor rows that change;
+    delta [R, T, p] their count changes; init [R, X, N]. sizes [R, T] (batch sizes; only with renormalisation):
+    counterfactual factors are scaled by sizes / (sizes + delta), so the batch keeps its mean.
+    Returns final change [R, p, N], mean change over t = 1..T-1 [R, p, N], the baseline [R, X, N, T]
+    and, if keep_traj, the change at every step [R, p, N, T] (zero at t = 0).
+    """
+    R, T, X, N, n = alpha.shape
+    p = A.shape[0]
+    base_hist, cf_hist = [init], [init.expand(R, p, N)]
+    base_traj = [init]
+    total = torch.zeros(R, p, N, dtype=alpha.dtype, device=alpha.device)
+    traj = torch.zeros(R, p, N, T, dtype=alpha.dtype, device=alpha.device) if keep_traj else None
+    change = torch.zeros_like(total)
+    for t in range(1, T):
+        d = delta[:, t, :, None]                                   # [R, p, 1]
+        s = 1.0 if sizes is None else _rescale(sizes[:, t, None, None], d)
+        nb = beta[:, t]                                            # [R, X, N]
+        nc = s * (nb + d * B)                                      # [R, p, N]
+        for j in range(1, min(n, t) + 1):
+            a = alpha[:, t, :, :, j - 1]                           # [R, X, N]
+            nb = nb + a * base_hist[-j]
+            nc = nc + s * (a + d * A[:, :, j - 1]) * cf_hist[-j]
+        base_hist = (base_hist + [nb])[-n:]
+        cf_hist = (cf_hist + [nc])[-n:]
+        base_traj.append(nb)
+        change = nc - nb
+        total += change
+        if keep_traj:
+            traj[..., t] = change
+    mean = total / max(T - 1, 1)
+    return change, mean, torch.stack(base_traj, -1), traj
+
+
+def _rescale(m: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """m / (m + d): the factor that keeps a batch's mean when its size changes from m to m + d (1 if empty)."""
+    new = m + d
+    return torch.where(new > 0, m / new.clamp(min=1e-12), torch.ones_like(new))
+
+
+def batch_sizes(batches: torch.Tensor) -> torch.Tensor:
+    """Number of real ids (not -1) of each step: [R, T, M] -> float64 [R, T]."""
+    return (batches >= 0).sum(-1).double()
+
+
+def _chunks(n: int, size: int | None):
+    size = n if not size or size <= 0 else size
+    for s in range(0, n, size):
+        yield slice(s, min(n, s + size))
+
+
+# ----------------------------------------------------------------------------------------------
+# Influence of every training example on every test example
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class InfluenceResult:
+    """Scores of P' training examples on N test examples along R curricula.
+
+    final      [R, P', N] influence on the final value (positive = helps; see the module docstring)
+    trajectory [R, P', N] the same signed change averaged over simulated steps t = 1..T-1
+    baseline   [R, N, T]  the baseline rollout
+    used       [R, P']    True where the example's counterfactual changes the curriculum
+    train_idx  [P']       training ids the rows stand for
+    delta      [R, P', N, T] raw change cf - baseline at every step (only with return_trajectory)
+    """
+    final: torch.Tensor
+    trajectory: torch.Tensor
+    baseline: torch.Tensor
+    used: torch.Tensor
+    train_idx: torch.Tensor
+    mode: str
+    higher_is_better: bool
+    delta: torch.Tensor | None = None
+
+    @property
+    def convention(self) -> str:
+        return sign_convention(self.mode, self.higher_is_better)
+
+
+@torch.no_grad()
+def influence_from_factors(A: torch.Tensor, B: torch.Tensor, batches: torch.Tensor, init, mode: str = "remove",
+                           higher_is_better: bool = False, insert_steps=None, train_idx=None,
+                           chunk_size: int | None = 256, return_trajectory: bool = False,
+                           renormalize: bool = True, dtype=torch.float64) -> InfluenceResult:
+    """Influence of training examples on test examples, from factor tables.
+
+    A [P+1, N, n], B [P+1, N] (row P = padding, zero), as Simulator.factor_tables returns.
+    batches [T, M] or [R, T, M]; init: number, [N] or [R, N] (value at the first recorded step).
+    train_idx: training ids to score (default all P). chunk_size: training examples per recurrence pass
+    (memory ~ 3 * R * chunk * N values, plus R * chunk * N * T with return_trajectory).
+    renormalize: scale a changed batch's factors by m / m' (old / new batch size), i.e. the batch keeps
+    the mean of its examples' factors, as a mean-reduced loss would; without it (the default) factors are
+    plain sums and removing an example also removes its share of the batch's alpha.
+    """
+    batches = as_runs(batches).to(A.device)
+    P, N, n = A.shape[0] - 1, A.shape[1], A.shape[2]
+    R, T, _ = batches.shape
+    check_ids(batches, P)
+    A, B = A.to(dtype), B.to(dtype)
+    init = as_init(init, R, N, dtype, A.device)
+    counts = batch_counts(batches.reshape(R * T, -1), P).to(dtype)                        # [R*T, P]
+    alpha = (counts @ A[:P].reshape(P, -1)).reshape(R, T, 1, N, n)
+    beta = (counts @ B[:P]).reshape(R, T, 1, N)
+    delta, used = counterfactual_counts(batches, P, mode, insert_steps)
+    sizes = batch_sizes(batches).to(dtype) if renormalize else None
+    idx = torch.arange(P, device=A.device) if train_idx is None else torch.as_tensor(train_idx, device=A.device)
+    finals, means, trajs = [], [], []
+    base = None
+    for sl in _chunks(len(idx), chunk_size):
+        ix = idx[sl]
+        ch, mn, base, tr = _scan(alpha, beta, A[ix], B[ix], delta[:, :, ix].to(dtype), init[:, None],
+                                 return_trajectory, sizes)
+        finals.append(ch)
+        means.append(mn)
+        trajs.append(tr)
+    final, mean = torch.cat(finals, 1), torch.cat(means, 1)
+    return InfluenceResult(final=_signed(final, mode, higher_is_better), trajectory=_signed(mean, mode, higher_is_better),
+                           baseline=base[:, 0], used=used[:, idx], train_idx=idx.cpu(), mode=mode,
+                           higher_is_better=higher_is_better,
+                           delta=torch.cat(trajs, 1) if return_trajectory else None)
+
+
+def influence(sim: Simulator, batches: torch.Tensor, init, test_rows=None, **kw) -> InfluenceResult:
+    """Influence of every training example on every test example along a curriculum (see the module docstring).
+
+    sim: a trained simulator; batches [T, M] or [R, T, M] training ids (-1 padding); init: the test
+    examples' values at the first recorded step (number, [N] or [R, N]); test_rows [N]: the simulator's
+    test rows (default all). Keyword arguments as influence_from_factors (mode, higher_is_better,
+    insert_steps, train_idx, chunk_size, return_trajectory, dtype).
+    """
+    test_rows = torch.arange(sim.n_test) if test_rows is None else torch.as_tensor(test_rows, dtype=torch.long)
+    with torch.no_grad():
+        A, B = sim.factor_tables(test_rows.to(sim.device))
+    return influence_from_factors(A, B, batches, init, **kw)
+
+
+def top_k(scores: torch.Tensor, k: int, used: torch.Tensor | None = None):
+    """The k most helpful and k most harmful training examples of each test example.
+
+    scores [P, N] (positive = helps); used [P] bool (False rows are left out).
+    Returns (helpful_rows [N, k'], helpful_scores [N, k'], harmful_rows [N, k'], harmful_scores [N, k'])
+    with k' = min(k, number of used rows); helpful in descending, harmful in ascending score order.
+    Rows index scores' first dimension (map them through InfluenceResult.train_idx).
+    """
+    P, N = scores.shape
+    used = torch.ones(P, dtype=torch.bool, device=scores.device) if used is None else used.to(scores.device)
+    k = min(int(k), int(used.sum()))
+    if k <= 0:
+        empty = torch.zeros(N, 0, dtype=torch.long)
+        return empty, empty.to(scores.dtype), empty, empty.to(scores.dtype)
+    inf = torch.tensor(float("inf"), dtype=scores.dtype, device=scores.device)
+    hs, hi = torch.topk(torch.where(used[:, None], scores, -inf), k, dim=0)
+    ls, li = torch.topk(torch.where(used[:, None], scores, inf), k, dim=0, largest=False)
+    return hi.T, hs.T, li.T, ls.T
+
+
+# ----------------------------------------------------------------------------------------------
+# Arbitrary curricula
+# ----------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def simulate_curriculum(sim: Simulator, batches: torch.Tensor, init, test_rows=None) -> torch.Tensor:
+    """Roll the simulator out along a curriculum [T, M] or [R, T, M]. Returns predictions [R, N, T]."""
+    test_rows = torch.arange(sim.n_test) if test_rows is None else torch.as_tensor(test_rows, dtype=torch.long)
+    batches = as_runs(batches)
+    check_ids(batches, sim.n_train)
+    init = as_init(init, batches.shape[0], len(test_rows), torch.float32)
+    dev = sim.device
+    return rollout(sim, batches.to(dev), init.to(dev), test_rows.to(dev)).cpu()
+
+
+def compare_curricula(sim: Simulator, baseline: torch.Tensor, what_if: torch.Tensor, init, test_rows=None,
+                      higher_is_better: bool = False) -> dict:
+    """Simulate a baseline and a what-if curriculum from the same initial values.
+
+    baseline, what_if: [T, M] / [R, T, M] (their lengths may differ); init as in simulate_curriculum.
+    Returns {"baseline": [R, N, T1], "what_if": [R, N, T2], "gain_final": [R, N], "gain_mean": [R, N]}, gains
+    positive when the what-if curriculum ends (or runs on average over its simulated steps) better than
+    the baseline: what_if - baseline for higher-is-better metrics, baseline - what_if otherwise.
+    """
+    a = simulate_curriculum(sim, baseline, init, test_rows)
+    b = simulate_curriculum(sim, what_if, init, test_rows)
+    s = 1.0 if higher_is_better else -1.0
+    mean = lambda x: x[..., 1:].mean(-1) if x.shape[-1] > 1 else x[..., 0]
+    return {"baseline": a, "what_if": b, "gain_final": s * (b[..., -1] - a[..., -1]),
+            "gain_mean": s * (mean(b) - mean(a))}
+
+
+# ----------------------------------------------------------------------------------------------
+# Self-influence
+# ----------------------------------------------------------------------------------------------
+
+def as_own_test_points(sim: Simulator) -> Simulator:
+    """A copy of a feature simulator whose test examples are its training examples (test row i = train i).
+
+    Raises DataError for simulators without text features (Simfluence has no factors for pairs it never saw).
+    """
+    if not getattr(sim, "uses_features", False):
+        raise DataError(f"self-influence needs a feature-based simulator (enc_sim, norder_enc_sim, gpt_sim); "
+                        f"{sim.name} has free factors per (training, test) id pair and none for a training "
+                        "example taken as a test point")
+    own = copy.deepcopy(sim)
+    own.set_examples(test_emb=sim.train_emb)
+    return own
+
+
+@torch.no_grad()
+def self_influence(sim: Simulator, batches: torch.Tensor, init, mode: str = "remove", higher_is_better: bool = False,
+                   chunk_size: int | None = 1024, renormalize: bool = True, dtype=torch.float64) -> InfluenceResult:
+    """Influence of every training example on itself as a test point, along a curriculum.
+
+    The diagonal of influence(as_own_test_points(sim), ...), computed without the [P, P] state:
+    one recurrence over T on a [R, P] state. init: number, [P] or [R, P] (the examples' own values at
+    the first recorded step; e.g. the mean first value of the test examples). Returns an InfluenceResult
+    with final / trajectory [R, P, 1] and baseline [R, P, T] (each example's own baseline).
+    """
+    own = as_own_test_points(sim)
+    P = own.n_train
+    A, B = own.factor_tables(torch.arange(P, device=own.device))       # [P+1, P, n], [P+1, P]
+    batches = as_runs(batches).to(A.device)
+    R, T, _ = batches.shape
+    check_ids(batches, P)
+    A, B = A.to(dtype), B.to(dtype)
+    n = A.shape[2]
+    counts = batch_counts(batches.reshape(R * T, -1), P).to(dtype)
+    alpha = (counts @ A[:P].reshape(P, -1)).reshape(R, T, P, 1, n)     # baseline of test point i (X = P)
+    beta = (counts @ B[:P]).reshape(R, T, P, 1)
+    diag = torch.arange(P, device=A.device)
+    A_d, B_d = A[diag, diag][:, None], B[diag, diag][:, None]          # [P, 1, n], [P, 1]
+    delta, used = counterfactual_counts(batches, P, mode)
+    sizes = batch_sizes(batches).to(dtype) if renormalize else None
+    init = as_init(init, R, P, dtype, A.device)
+    finals, means, bases = [], [], []
+    for sl in _chunks(P, chunk_size):
+        ch, mn, base, _ = _scan(alpha[:, :, sl], beta[:, :, sl], A_d[sl], B_d[sl], delta[:, :, sl].to(dtype),
+                                init[:, sl, None], False, sizes)
+        finals.append(ch)
+        means.append(mn)
+        bases.append(base[..., 0, :])
+    final, mean = torch.cat(finals, 1), torch.cat(means, 1)
+    return InfluenceResult(final=_signed(final, mode, higher_is_better), trajectory=_signed(mean, mode, higher_is_better),
+                           baseline=torch.cat(bases, 1), used=used, train_idx=diag.cpu(), mode=mode,
+                           higher_is_better=higher_is_better)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reference (slow): one rollout per counterfactual
+# ----------------------------------------------------------------------------------------------
+
+def edit_curriculum(batches: torch.Tensor, i: int, mode: str = "remove", insert_steps=None) -> torch.Tensor:
+    """The curriculum [R, T, M'] with example i removed from every batch (-1 in its place), duplicated in
+    every batch it is in (mode "add"), or inserted once into the step slots insert_steps (mode "add")."""
+    _check_mode(mode)
+    batches = as_runs(batches)
+    if mode == "remove":
+        return torch.where(batches == i, torch.full_like(batches, -1), batches)
+    if insert_steps is not None:
+        extra = torch.full(batches.shape[:2] + (1,), -1, dtype=batches.dtype)
+        extra[:, torch.as_tensor(insert_steps, dtype=torch.long)] = i
+    else:
+        extra = torch.where(batches == i, batches, torch.full_like(batches, -1))
+    return torch.cat([batches, extra], -1)
+
+
+@torch.no_grad()
+def reference_influence(sim: Simulator, batches: torch.Tensor, init, test_rows=None, mode: str = "remove",
+                        higher_is_better: bool = False, insert_steps=None, train_idx=None,
+                        renormalize: bool = True) -> torch.Tensor:
+    """Slow reference of influence(...).final: a Python loop of single rollouts, one per training example.
+
+    Returns [R, P', N] in float32 (for tests and benchmarks only).
+    """
+    batches = as_runs(batches)
+    test_rows = torch.arange(sim.n_test) if test_rows is None else torch.as_tensor(test_rows, dtype=torch.long)
+    init = as_init(init, batches.shape[0], len(test_rows), torch.float32)
+    base = rollout(sim, batches, init, test_rows)[..., -1]
+    idx = range(sim.n_train) if train_idx is None else [int(i) for i in train_idx]
+
+    def one(i):
+        edited = edit_curriculum(batches, i, mode, insert_steps)
+        if not renormalize:
+            return rollout(sim, edited, init, test_rows)
+        alpha, beta = sim.step_factors(edited, test_rows)
+        m, m2 = batch_sizes(batches).float(), batch_sizes(edited).float()
+        s = torch.where(m2 > 0, m / m2.clamp(min=1), torch.ones_like(m))[..., None]      # [R, T, 1]
+        return rollout_from_factors(alpha * s[..., None], beta * s, init)
+
+    out = [one(i)[..., -1] - base for i in idx]
+    return _signed(torch.stack(out, 1), mode, higher_is_better)
+
+
+__all__ = ["MODES", "InfluenceResult", "as_own_test_points", "check_ids", "compare_curricula",
+           "counterfactual_counts", "edit_curriculum", "influence", "influence_from_factors",
+           "metric_higher_is_better", "read_curriculum", "reference_influence", "self_influence", "sign_convention",
+           "simulate_curriculum", "top_k"]

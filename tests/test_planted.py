@@ -1,0 +1,119 @@
+"""End to end on planted dynamics: train.py + test.py must recover feature-driven influence.
+
+The planted run set (gptfluence.synthetic) makes a test example's loss fall faster when its
+own topic is in the batch and rise when its rival topic is. GPTfluence sees the topics
+through the text encoder; it must beat a constant-change baseline on held-out runs, and beat
+Simfluence on test examples Simfluence never saw in training.
+"""
+
+import json
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import test as test_script  # noqa: E402
+import train as train_script  # noqa: E402
+from gptfluence.io import DataError  # noqa: E402
+from gptfluence.metrics import evaluate  # noqa: E402
+from gptfluence.runs import load_runs  # noqa: E402
+from gptfluence.synthetic import make_planted  # noqa: E402
+
+SEEN, UNSEEN = ("0", "39"), ("40", "59")
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("planted")
+    task = make_planted(root, n_train=48, n_test=60, n_runs=12, sample=32, epochs=2, seed=0)
+    runs = [str(d) for d in task.run_dirs]
+    paths = {"planted": {"train": runs[:9], "test": runs[9:]}}
+    return root, task, json.dumps(paths)
+
+
+def _train(root, planted_paths, task, sim, extra=()):
+    argv = ["--sim_name", sim, "--task", "planted", "--data_paths_dict", planted_paths,
+            "--train_data_path", str(task.train_path), "--eval_data_path", str(task.eval_path),
+            "--test_example_start_id", SEEN[0], "--test_example_end_id", SEEN[1],
+            "--valid_num", "1", "--output_dir", str(root / "out"), "--no_progress",
+            "--embedding_cache", str(root / "emb"), *extra]
+    return train_script.main(argv)
+
+
+def _test(out_dir, root, ids, extra=()):
+    save = root / f"test_{out_dir.name}_{ids[0]}"
+    return test_script.main(["--checkpoint", str(out_dir), "--test_example_start_id", ids[0],
+                             "--test_example_end_id", ids[1], "--save_dir", str(save), "--plot_examples", "2",
+                             "--embedding_cache", str(root / "emb"), "--no_progress", *extra]), save
+
+
+def constant_change_mse(task, ids):
+    """Baseline: each test example changes by its mean per-step change on the training runs."""
+    train = load_runs(task.run_dirs[:9], "loss", test_ids=ids)
+    test = load_runs(task.run_dirs[9:], "loss", test_ids=ids)
+    delta = (train.values[..., 1:] - train.values[..., :-1]).mean((0, 2))  # [N]
+    T = test.values.shape[-1]
+    pred = test.values[..., :1] + delta[None, :, None] * torch.arange(T)[None, None, :]
+    return evaluate(pred, test.values, test.mask)["all_steps_mse_mean"]
+
+
+@pytest.fixture(scope="module")
+def trained(planted):
+    root, task, paths = planted
+    # separate train/test projections (the paper's f != g): the planted rival relation is asymmetric,
+    # which a shared f = g (a symmetric kernel) cannot express
+    enc = _train(root, paths, task, "enc_sim", ["--separate_proj", "--lr", "3e-3", "--max_epoch", "30",
+                                                "--train_bs", "64", "--warmup_steps", "20", "--patience", "30"])
+    sf = _train(root, paths, task, "original", ["--lr", "1e-2", "--max_epoch", "40", "--train_bs", "256",
+                                                "--warmup_steps", "20", "--patience", "40"])
+    return enc, sf
+
+
+def test_gptfluence_beats_constant_change_on_held_out_runs(planted, trained):
+    root, task, _ = planted
+    enc, _ = trained
+    m, save = _test(enc, root, SEEN)
+    base = constant_change_mse(task, list(range(40)))
+    assert m["num_runs"] == 3 and m["num_test_examples"] == 40 and m["diverged_trajectories"] == 0
+    assert m["all_steps_mse_mean"] < 0.5 * base, (m["all_steps_mse_mean"], base)
+    assert m["final_step_spearman_mean"] > 0.9
+    # the files test.py promises
+    saved = json.loads((save / "metrics.json").read_text())
+    for k in ("all_steps_mse_mean", "all_steps_mse_std", "all_steps_mae_mean", "all_steps_mae_std",
+              "final_step_spearman_mean", "final_step_spearman_std", "num_runs", "num_test_examples", "num_steps"):
+        assert k in saved
+    rows = [json.loads(line) for line in (save / "pred_and_gt_loss_trajectories.out").read_text().splitlines()]
+    assert len(rows) == 3 * 40 and len(rows[0]["pred"]) == 16 and rows[0]["pred"][0] == rows[0]["gt"][0]
+    assert (save / "pred_vs_gt_loss.png").stat().st_size > 1000
+
+
+def test_gptfluence_beats_simfluence_on_unseen_test_examples(planted, trained):
+    root, task, _ = planted
+    enc, sf = trained
+    m_enc, _ = _test(enc, root, UNSEEN)
+    m_sf, _ = _test(sf, root, UNSEEN)
+    # Simfluence's factors for ids it never trained on are their decayed initial values: its loss
+    # collapses. GPTfluence predicts from the texts. (Neither beats a no-change guess here: with 40 seen
+    # test texts the test-side features do not generalise well, as in the paper's unseen-test result.)
+    assert m_enc["diverged_trajectories"] == 0
+    assert m_enc["all_steps_mse_mean"] < 0.2 * m_sf["all_steps_mse_mean"], (m_enc, m_sf)
+    # on the examples it was trained on, Simfluence does learn the dynamics
+    m_sf_seen, _ = _test(sf, root, SEEN)
+    assert m_sf_seen["all_steps_mse_mean"] < constant_change_mse(task, list(range(40)))
+
+
+def test_checkpoint_with_other_settings_is_refused(planted, trained):
+    root, _, _ = planted
+    enc, _ = trained
+    with pytest.raises(DataError, match="sim_name: checkpoint has 'enc_sim', asked for 'original'"):
+        _test(enc, root, SEEN, ["--sim_name", "original"])
+    with pytest.raises(DataError, match="n_train: checkpoint has 48, asked for 50"):
+        _test(enc, root, SEEN, ["--train_example_nums", "50"])
+
+
+def test_empty_selection_and_bad_range_are_refused(planted):
+    root, task, paths = planted
+    with pytest.raises(DataError, match="end is inclusive"):
+        _train(root, paths, task, "enc_sim", ["--test_example_start_id", "5", "--test_example_end_id", "2"])
