@@ -150,6 +150,7 @@ def main(argv=None):
     true, mask = data.values.cpu(), data.mask.cpu()
     m = evaluate(pred, true, mask, args.diverge_bound)
     m.update(metric=metric, sim_name=ckpt["sim_name"], task=cargs["task"], checkpoint=ckpt["path"],
+             order_n=cargs.get("order_n", 1), cp_interval=cargs.get("cp_interval", 1),
              test_runs=[str(d) for d in dirs], train_data_path=train_path, eval_data_path=eval_path)
     write_json(save_dir / "metrics.json", m)
     write_trajectories(save_dir / f"pred_and_gt_{metric}_trajectories.out", dirs, data.steps.cpu(),
