@@ -1035,15 +1035,37 @@ def _corpus_sentence(rng: random.Random) -> str:
 
 
 def pretraining_corpus(n_docs: int = 2000, seed: int = 0, min_sentences: int = 3,
-                       max_sentences: int = 8) -> list[str]:
+                       max_sentences: int = 8, format_fraction: float = 0.25) -> list[str]:
     """n_docs generic English documents (3-8 sentences each) sharing vocabulary with the tasks.
 
     The sentence templates are disjoint from every task generator, so no training or test example
-    (prompt, sentence, passage or target text) occurs in the corpus.
+    (prompt, sentence, passage or target text) occurs in the corpus. A `format_fraction` of the
+    documents are question/answer lines about such sentences (see _format_document).
     """
     rng = _rng("corpus", seed)
-    return [" ".join(_corpus_sentence(rng) for _ in range(rng.randint(min_sentences, max_sentences)))
-            for _ in range(n_docs)]
+    docs = []
+    for _ in range(n_docs):
+        if rng.random() < format_fraction:
+            docs.append(_format_document(rng))
+        else:
+            docs.append(" ".join(_corpus_sentence(rng) for _ in range(rng.randint(min_sentences, max_sentences))))
+    return docs
+
+
+# Prompt cues and answer words of the tasks, used by the corpus's format documents
+_FORMAT_CUES = (("Sentiment:", (" positive", " negative")), ("Answer:", (" yes", " no")),
+                ("Answer yes or no:", (" yes", " no")), ("Is it true?", (" yes", " no")))
+
+
+def _format_document(rng: random.Random) -> str:
+    """A document of question/answer lines about generic corpus sentences: the prompt cues and
+    answer words of the tasks appear (so a base model starts with a sensible prior over them, as a
+    pre-trained LM would), with random answers, so nothing about any task's labels is learnt."""
+    lines = []
+    for _ in range(rng.randint(2, 4)):
+        cue, words = rng.choice(_FORMAT_CUES)
+        lines.append(f"Note: {_corpus_sentence(rng)}\n{cue}{rng.choice(words)}")
+    return "\n\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,268 @@
+"""The offline base model: a small Pythia-architecture (GPTNeoX) causal LM built by the repo.
+
+No model hub is reachable on our machines, so the default GPT used to make training
+runs is created here: a byte-level BPE tokenizer is trained locally with the
+`tokenizers` library on generic text (gptfluence.tasks.pretraining_corpus, disjoint
+from every task's training pool), then a GPTNeoXForCausalLM of a preset size is
+pre-trained for a short while (causal LM, AdamW). Fine-tuning it on a task is then a
+real fine-tuning regime: a moderate initial test loss that falls.
+
+The result is cached as a folder that transformers loads like any hub model:
+
+    <cache_dir>/<preset>-seed<seed>/
+        config.json, model.safetensors, ...     model.save_pretrained
+        tokenizer.json, tokenizer_config.json   PreTrainedTokenizerFast.save_pretrained
+        basemodel.json                          the settings and pre-training statistics
+
+Same preset + seed + corpus -> the same tokenizer and the same weights.
+
+    get_base_model("small")                      build (once) or load the local model
+    get_base_model("EleutherAI/pythia-14m")      any HF causal-LM name or local path
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .io import DataError, read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CACHE_DIR = os.path.join(".cache", "gptfluence", "models")
+EOS_TOKEN = "<|endoftext|>"
+PAD_TOKEN = "<|padding|>"
+
+# Sizes of the local models. Pre-training budgets are set so that on 2 CPU cores "tiny"
+# takes seconds and "small" (the default) about two minutes.
+PRESETS: dict[str, dict] = {
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256,
+                 vocab_size=2048, max_position_embeddings=256,
+                 n_docs=1500, seq_len=64, batch_size=16, steps=150, lr=3e-3, label_smoothing=0.0),
+    "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
+                  vocab_size=4096, max_position_embeddings=256,
+                  n_docs=8000, seq_len=128, batch_size=16, steps=400, lr=2e-3, label_smoothing=0.0),
+}
+DEFAULT_PRESET = "small"
+
+
+def model_tag(name_or_preset: str, seed: int = 0) -> str:
+    """Short model name for run folder names: "gptneox-small-seed0" for a preset, the last
+    path component otherwise ("pythia-14m")."""
+    if name_or_preset in PRESETS:
+        return f"gptneox-{name_or_preset}-seed{seed}"
+    return str(name_or_preset).rstrip("/").split("/")[-1]
+
+
+def _texts_sha(texts: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def train_tokenizer(texts: Sequence[str], vocab_size: int):
+    """A byte-level BPE tokenizer trained on `texts`, wrapped as a PreTrainedTokenizerFast
+    with eos (= bos) "<|endoftext|>" (id 0) and pad "<|padding|>" (id 1). Any text is
+    encodable (byte fallback). Deterministic for the same texts."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                                  special_tokens=[EOS_TOKEN, PAD_TOKEN],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN,
+                                   unk_token=EOS_TOKEN, pad_token=PAD_TOKEN)
+
+
+def build_model(preset: str, tokenizer, seed: int):
+    """A freshly initialised GPTNeoXForCausalLM of the preset's size (seeded)."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    p = PRESETS[preset]
+    cfg = GPTNeoXConfig(
+        vocab_size=len(tokenizer), hidden_size=p["hidden_size"], num_hidden_layers=p["num_hidden_layers"],
+        num_attention_heads=p["num_attention_heads"], intermediate_size=p["intermediate_size"],
+        max_position_embeddings=p["max_position_embeddings"], bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+        hidden_dropout=0.0, attention_dropout=0.0)
+    torch.manual_seed(seed)
+    return GPTNeoXForCausalLM(cfg)
+
+
+def _token_stream(texts: Sequence[str], tokenizer) -> torch.Tensor:
+    """All texts tokenised and joined with eos: LongTensor [n_tokens]."""
+    eos = tokenizer.eos_token_id
+    ids: list[int] = []
+    for enc in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+        ids.extend(enc)
+        ids.append(eos)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def pretrain(model, stream: torch.Tensor, steps: int, batch_size: int, seq_len: int, lr: float, seed: int,
+             progress: bool = True, label_smoothing: float = 0.0) -> dict:
+    """Causal-LM pre-training on random windows of `stream` [n_tokens]. AdamW (0.9, 0.95),
+    weight decay 0.01, 5% warm-up then cosine decay to 10% of `lr`. Label smoothing keeps the
+    model from becoming over-confident on the (templated) corpus, so that text outside it,
+    such as a task's answer words, starts at a moderate loss. Returns statistics (first/last
+    mean cross-entropy in nats/token without smoothing, seconds)."""
+    from tqdm.auto import tqdm
+
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
+    warm = max(1, steps // 20)
+
+    def factor(s: int) -> float:
+        if s < warm:
+            return (s + 1) / warm
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    n_windows = stream.numel() - seq_len - 1
+    if n_windows < 1:
+        raise DataError(f"pre-training corpus too short ({stream.numel()} tokens) for windows of {seq_len}")
+    model.train()
+    losses: list[float] = []
+    t0 = time.time()
+    for _ in tqdm(range(steps), desc="pre-train", disable=not progress):
+        starts = torch.randint(0, n_windows, (batch_size,), generator=g)
+        x = torch.stack([stream[s:s + seq_len] for s in starts.tolist()])
+        logits = model(input_ids=x).logits[:, :-1].float()  # [B, L-1, V]
+        flat, tgt = logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1)
+        loss = F.cross_entropy(flat, tgt, label_smoothing=label_smoothing)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(F.cross_entropy(flat.detach(), tgt).item() if label_smoothing else loss.item())
+    k = max(1, min(20, steps // 5))
+    return {"pretrain_seconds": round(time.time() - t0, 2), "first_loss": sum(losses[:k]) / k,
+            "last_loss": sum(losses[-k:]) / k, "steps": steps}
+
+
+def _default_corpus(n_docs: int, seed: int) -> list[str]:
+    try:
+        from . import tasks
+    except ImportError as e:  # pragma: no cover - depends on the rest of the repo
+        raise DataError(f"gptfluence.tasks is not available ({e}); pass corpus= to get_base_model") from None
+    return list(tasks.pretraining_corpus(n_docs, seed))
+
+
+def build_base_model(preset: str, out_dir: str | os.PathLike, seed: int = 0,
+                     corpus: Sequence[str] | None = None, progress: bool = True) -> Path:
+    """Train the tokenizer, build and pre-train the preset model, save it to `out_dir`
+    (atomically: written beside it, then renamed). Returns `out_dir`."""
+    p = PRESETS[preset]
+    texts = list(corpus) if corpus is not None else _default_corpus(p["n_docs"], seed)
+    if not texts:
+        raise DataError("pre-training corpus is empty")
+    logger.info("building base model %r (seed %d) from %d documents", preset, seed, len(texts))
+    t0 = time.time()
+    tokenizer = train_tokenizer(texts, p["vocab_size"])
+    model = build_model(preset, tokenizer, seed)
+    stream = _token_stream(texts, tokenizer)
+    stats = pretrain(model, stream, p["steps"], p["batch_size"], p["seq_len"], p["lr"], seed, progress,
+                     p.get("label_smoothing", 0.0))
+    model.eval()
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        info = {"preset": preset, "seed": seed, "settings": p, "corpus_docs": len(texts),
+                "corpus_sha": _texts_sha(texts), "corpus_tokens": int(stream.numel()),
+                "n_params": sum(x.numel() for x in model.parameters()),
+                "total_seconds": round(time.time() - t0, 2), **stats}
+        write_json(tmp / "basemodel.json", info)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("base model saved to %s (pre-train loss %.3f -> %.3f in %.1f s)", out_dir,
+                stats["first_loss"], stats["last_loss"], stats["pretrain_seconds"])
+    return out_dir
+
+
+def _resolve_dtype(dtype):
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if dtype not in table:
+        raise DataError(f"unknown dtype {dtype!r}; expected one of {sorted(table)}")
+    return table[dtype]
+
+
+def _load_folder(path: str, device, dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token_id is None:  # Pythia and most GPTs have no pad token
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def get_base_model(name_or_preset: str = DEFAULT_PRESET, cache_dir: str | os.PathLike | None = None,
+                   seed: int = 0, device: str | torch.device = "cpu", dtype=None,
+                   corpus: Sequence[str] | Callable[[], Sequence[str]] | None = None,
+                   progress: bool = True):
+    """(model, tokenizer) for a preset name, a local folder, or an HF causal-LM name.
+
+    name_or_preset: a key of PRESETS (built and pre-trained locally on first use, then loaded
+        from <cache_dir>/<preset>-seed<seed>); an existing folder (loaded with
+        AutoModelForCausalLM / AutoTokenizer); or a hub name such as "EleutherAI/pythia-14m".
+    corpus: pre-training texts for a preset (default: gptfluence.tasks.pretraining_corpus).
+        A cached model pre-trained on another corpus is refused, never silently used.
+    The tokenizer always has a pad token (eos when the model has none). Model in eval mode.
+    Raises DataError for an unknown preset that is not a path, or a model that cannot be loaded.
+    """
+    dtype = _resolve_dtype(dtype)
+    name = str(name_or_preset)
+    if name in PRESETS:
+        folder = Path(cache_dir or DEFAULT_CACHE_DIR) / f"{name}-seed{seed}"
+        texts = corpus() if callable(corpus) else corpus
+        if (folder / "basemodel.json").is_file():
+            info = read_json(folder / "basemodel.json")
+            if texts is not None and info.get("corpus_sha") != _texts_sha(list(texts)):
+                raise DataError(f"{folder}: cached base model was pre-trained on another corpus; "
+                                f"delete the folder or use another cache_dir")
+        else:
+            build_base_model(name, folder, seed=seed, corpus=texts, progress=progress)
+        return _load_folder(str(folder), device, dtype)
+    if os.path.isdir(name):
+        return _load_folder(name, device, dtype)
+    if "/" not in name:
+        raise DataError(f"unknown base model {name!r}: not a preset ({', '.join(PRESETS)}), "
+                        f"not an existing folder, not a hub name like 'EleutherAI/pythia-14m'")
+    try:
+        return _load_folder(name, device, dtype)
+    except (OSError, ValueError) as e:
+        raise DataError(
+            f"cannot load model {name!r} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). "
+            f"Without network access pass a local folder holding the model (save_pretrained layout), "
+            f"set up the Hugging Face cache (HF_HOME) with it, or use a local preset ({', '.join(PRESETS)})"
+        ) from None

@@ -1,0 +1,266 @@
+"""The offline base model and the run maker (gptfluence.basemodel, gptfluence.dynamics).
+
+Tiny preset, tiny built-in tasks, a few optimizer steps: the whole file runs in well under a
+minute on 2 CPU cores.
+"""
+
+import ast
+import json
+import math
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest
+import torch
+
+from gptfluence import dynamics as D
+from gptfluence import tasks
+from gptfluence.basemodel import PRESETS, build_base_model, get_base_model
+from gptfluence.formats import checkpoint_path
+from gptfluence.io import DataError
+
+SHOT, SAMPLE, BS, EPOCHS = 24, 8, 4, 2  # 4 optimizer steps per run
+T = SAMPLE // BS * EPOCHS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: the shared 2-core machine stays usable and timings stay stable."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, one_thread):
+    cache = tmp_path_factory.mktemp("models")
+    corpus = tasks.pretraining_corpus(400, seed=0)
+    with pytest.MonkeyPatch.context() as mp:  # a shorter pre-training keeps the file fast
+        mp.setitem(PRESETS, "tiny", {**PRESETS["tiny"], "steps": 60})
+        model, tok = get_base_model("tiny", cache_dir=cache, seed=0, corpus=corpus, progress=False)
+    return model, tok, cache
+
+
+@pytest.fixture(scope="module")
+def sst2():
+    return tasks.build_task("sst2", SHOT, 12, seed=0)
+
+
+def settings_for(task="sst2", **over):
+    s = dict(task=task, model="tiny", model_tag="gptneox-tiny-seed0", model_seed=0, train_sha="a", eval_sha="b",
+             shot=SHOT, sample=SAMPLE, bs=BS, epochs=EPOCHS, lr=2e-3, weight_decay=0.001, loss_last_token=False,
+             append_eos=True, max_len=256, record_interval=1, metrics=False, do_sample=False, top_p=0.95,
+             temperature=0.2, gen_len_factor=1.5, grad_features=False, grad_steps="all", grad_dim=16, grad_seed=0,
+             bf16=False, tf32=False, eval_batch_size=8)
+    s.update(over)
+    return s
+
+
+def make(base, data, out, seeds, **over):
+    model, tok, _ = base
+    maker = D.RunMaker(model, tok, data[0], data[1], settings_for(**over), progress=False)
+    return maker, D.make_runs(maker, seeds, out)
+
+
+def read_losses(run_dir, task, step):
+    return [json.loads(line) for line in open(checkpoint_path(run_dir, task, step))]
+
+
+@pytest.fixture(scope="module")
+def two_runs(base, sst2, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    return make(base, sst2, out, [1, 2])
+
+
+# ----------------------------------------------------------------------------- scoring
+
+@pytest.mark.parametrize("last_token", [False, True])
+def test_fast_scoring_equals_naive(base, sst2, last_token):
+    model, tok, _ = base
+    encs = D.encode_samples(sst2[1], tok, last_token=last_token)
+    fast = D.score_losses(model, encs, tok.pad_token_id, batch_size=5)
+    naive = D.score_losses_naive(model, encs)
+    assert fast.shape == (12,)
+    assert torch.allclose(fast, naive, atol=1e-4, rtol=1e-5), (fast - naive).abs().max()
+    assert all(e.n_scored == 1 for e in encs) == last_token
+    assert float(fast.mean()) > 0.1
+
+
+def test_grad_features_match_autograd(base, sst2):
+    model, tok, _ = base
+    encs = D.encode_samples(sst2[1][:3], tok)
+    W = model.get_output_embeddings().weight
+    proj = D.GradProjector(W.shape[0], W.shape[1], dim=12, seed=3)
+    assert (proj.d1 * proj.d2, proj.pv.shape, proj.ph.shape) == (12, (W.shape[0], proj.d1), (W.shape[1], proj.d2))
+    feats = D.grad_features(model, encs, tok.pad_token_id, proj, batch_size=2)
+    for i, e in enumerate(encs):
+        model.zero_grad()
+        loss = D.train_loss(model, [e], tok.pad_token_id, "cpu")
+        loss.backward()
+        exact = proj.project_full(W.grad)
+        assert torch.allclose(feats[i], exact, atol=1e-5, rtol=1e-3)
+    model.zero_grad()
+
+
+def test_parse_grad_steps():
+    assert D.parse_grad_steps("all", 5) == [1, 2, 3, 4, 5]
+    assert D.parse_grad_steps("3", 9) == [1, 5, 9]
+    assert D.parse_grad_steps("2,7", 9) == [2, 7]
+    with pytest.raises(DataError, match="outside"):
+        D.parse_grad_steps("0,10", 9)
+
+
+# ----------------------------------------------------------------------------- runs
+
+def test_raw_layout(two_runs, sst2):
+    _, dirs = two_runs
+    run = dirs[0]
+    assert run.name.endswith("_loss-output-token_seed-1") and run.name.startswith("output_sst2_bs-4_shot-24")
+    recs = [ast.literal_eval(line) for line in open(run / "log.out")]
+    assert [r["step"] for r in recs] == list(range(1, T + 1))
+    assert all(len(r["samples_id"]) == BS and set(r["samples_id"]) <= set(range(SHOT)) for r in recs)
+    lrs = [r["learning_rate"] for r in recs]
+    assert lrs[0] == pytest.approx(2e-3) and all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert lrs[-1] == pytest.approx(2e-3 / T)
+    # each epoch visits the same K sampled ids once
+    ids = [i for r in recs for i in r["samples_id"]]
+    half = len(ids) // 2
+    assert sorted(ids[:half]) == sorted(ids[half:]) and len(set(ids[:half])) == SAMPLE
+    for step in range(1, T + 1):
+        rows = read_losses(run, "sst2", step)
+        assert [r["id"] for r in rows] == list(range(12))
+        assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in rows)
+    assert not checkpoint_path(run, "sst2", T + 1).exists()
+    assert (run / D.DONE_FILE).is_file() and (run / D.RUN_ARGS_FILE).is_file()
+
+
+def test_dynamics_are_real(two_runs, sst2):
+    _, dirs = two_runs
+    s = D.summarize_runs(dirs, "sst2", sst2[0], sst2[1])
+    assert s["n_runs"] == 2 and s["steps"] == {"first": 1, "last": T, "mid": 1 + T // 2}
+    assert s["loss_last_mean"] < s["loss_first_mean"] - 0.1
+    assert s["frac_test_loss_fell"] > 0.8
+    assert s["n_distinct_curricula"] == 2 and s["mean_sample_overlap"] < 1.0
+    assert s["spread_change_std"] > 0.0
+    assert s["n_match"] + s["n_other"] > 0
+    assert "batch content" in D.format_summary(s)
+
+
+def test_deterministic_by_seed(base, sst2, two_runs, tmp_path):
+    _, dirs = two_runs
+    _, again = make(base, sst2, tmp_path, [1])
+    for step in (1, T):
+        assert read_losses(again[0], "sst2", step) == read_losses(dirs[0], "sst2", step)
+    assert open(again[0] / "log.out").read() == open(dirs[0] / "log.out").read()
+    assert open(dirs[1] / "log.out").read() != open(dirs[0] / "log.out").read()
+    assert D.make_curriculum(SHOT, SAMPLE, BS, EPOCHS, 1) == D.make_curriculum(SHOT, SAMPLE, BS, EPOCHS, 1)
+    assert D.make_curriculum(SHOT, SAMPLE, BS, EPOCHS, 1) != D.make_curriculum(SHOT, SAMPLE, BS, EPOCHS, 2)
+
+
+def test_resume_keeps_finished_and_redoes_interrupted(base, sst2, tmp_path):
+    _, dirs = make(base, sst2, tmp_path, [1, 2])
+    done_mtime = os.path.getmtime(checkpoint_path(dirs[0], "sst2", T))
+    before = read_losses(dirs[1], "sst2", T)
+    (dirs[1] / D.DONE_FILE).unlink()  # seed 2 "interrupted"
+    (dirs[1] / "junk.txt").write_text("partial")
+    _, dirs2 = make(base, sst2, tmp_path, [1, 2])
+    assert dirs2 == dirs
+    assert os.path.getmtime(checkpoint_path(dirs[0], "sst2", T)) == done_mtime
+    assert not (dirs[1] / "junk.txt").exists() and (dirs[1] / D.DONE_FILE).is_file()
+    assert read_losses(dirs[1], "sst2", T) == before
+    assert len(open(dirs[1] / "log.out").readlines()) == T
+
+
+def test_settings_mismatch_refused(base, sst2, two_runs):
+    _, dirs = two_runs
+    with pytest.raises(DataError, match=r"weight_decay=0.001, now weight_decay=0.1"):
+        make(base, sst2, dirs[0].parent, [3], weight_decay=0.1)
+
+
+def test_sample_larger_than_pool_refused(base, sst2, tmp_path):
+    with pytest.raises(DataError, match="--sample 30 is larger than the training pool"):
+        make(base, sst2, tmp_path, [1], sample=30)
+    with pytest.raises(DataError, match="--shot 99 is larger than the training file"):
+        make(base, sst2, tmp_path, [1], shot=99)
+
+
+def test_grad_feature_files(base, sst2, tmp_path):
+    _, dirs = make(base, sst2, tmp_path, [1], grad_features=True, grad_steps="1,3", grad_dim=16)
+    g = torch.load(dirs[0] / "grads" / "grads_step-3.pt")
+    assert g["train"].shape == (SHOT, 16) and g["test"].shape == (12, 16) and g["train"].dtype == torch.float16
+    assert g["step"] == 3 and g["params_after_step"] == 2 and g["proj_shape"] == (4, 4)
+    assert g["train_ids"].tolist() == list(range(SHOT)) and g["test_ids"].tolist() == list(range(12))
+    lr3 = [ast.literal_eval(line) for line in open(dirs[0] / "log.out")][2]["learning_rate"]
+    assert g["learning_rate"] == pytest.approx(lr3)
+    assert sorted(p.name for p in (dirs[0] / "grads").iterdir()) == ["grads_final.pt", "grads_step-1.pt",
+                                                                     "grads_step-3.pt"]
+    assert float(g["train"].float().norm()) > 0
+
+
+def test_generation_task_records_metrics(base, tmp_path):
+    data = tasks.build_task("webnlg", SHOT, 4, seed=0)
+    _, dirs = make(base, data, tmp_path, [1], task="webnlg", metrics=True, epochs=1, gen_len_factor=0.5)
+    rows = [json.loads(line) for line in open(checkpoint_path(dirs[0], "webnlg", 2, "metric"))]
+    assert [r["id"] for r in rows] == [0, 1, 2, 3]
+    for r in rows:
+        assert set(r) == {"id", "loss", "rouge1", "rouge2", "rougeL", "bleu"}
+        assert 0 <= r["bleu"] <= 100 and 0 <= r["rougeL"] <= 1
+    s = D.summarize_runs(dirs, "webnlg")
+    assert "bleu_first_mean" in s and "rougeL_last_mean" in s
+
+
+def test_batched_generation_equals_single(base):
+    model, tok, _ = base
+    test = tasks.build_task("webnlg", 4, 5, seed=1)[1]
+    encs = D.encode_samples(test, tok)
+    ref_lens = [len(e.ids) - e.n_ctx for e in encs]
+    batched = D.generate_outputs(model, tok, encs, ref_lens, batch_size=5, len_factor=0.5)
+    single = [D.generate_outputs(model, tok, [e], [n], batch_size=1, len_factor=0.5)[0] for e, n in zip(encs, ref_lens)]
+    assert batched == single and any(batched)
+
+
+def test_bleu_rouge_hand_example():
+    hyp, ref = "the cat sat on the mat", "the cat sat on a mat"
+    # clipped n-gram precisions 5/6, 3/5, 2/4, 1/3; equal lengths, so no brevity penalty
+    assert D.bleu_score(hyp, ref) == pytest.approx(100 * (5 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25, abs=1e-6)
+    r = D.rouge_scores(hyp, ref)
+    assert r["rouge1"] == pytest.approx(5 / 6) and r["rouge2"] == pytest.approx(3 / 5)
+    assert r["rougeL"] == pytest.approx(5 / 6)  # LCS "the cat sat on mat"
+    assert D.bleu_score(ref, ref) == pytest.approx(100.0)
+    assert D.bleu_score("", ref) == 0.0
+
+
+# ----------------------------------------------------------------------------- base model
+
+def test_unknown_preset_refused(tmp_path):
+    with pytest.raises(DataError, match=r"not a preset \(tiny, small\)"):
+        get_base_model("huge", cache_dir=tmp_path)
+    with pytest.raises(DataError, match="pass a local folder"):
+        get_base_model("no-such-org/no-such-model-xyz", cache_dir=tmp_path)
+
+
+def test_base_model_cached_and_loadable(base):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tok, cache = base
+    folder = cache / "tiny-seed0"
+    info = json.loads((folder / "basemodel.json").read_text())
+    assert info["preset"] == "tiny" and info["last_loss"] < info["first_loss"]
+    tok2 = AutoTokenizer.from_pretrained(folder)
+    assert tok2.eos_token == "<|endoftext|>" and tok2.pad_token_id != tok2.eos_token_id
+    m2 = AutoModelForCausalLM.from_pretrained(folder)
+    assert m2.config.model_type == "gpt_neox" and m2.config.hidden_size == 64
+    with pytest.raises(DataError, match="another corpus"):
+        get_base_model("tiny", cache_dir=cache, seed=0, corpus=["other text"])
+
+
+def test_base_model_reproducible(tmp_path, monkeypatch):
+    monkeypatch.setitem(PRESETS, "tiny", {**PRESETS["tiny"], "steps": 5})
+    corpus = tasks.pretraining_corpus(100, seed=1)
+    a = build_base_model("tiny", tmp_path / "a", seed=3, corpus=corpus, progress=False)
+    b = build_base_model("tiny", tmp_path / "b", seed=3, corpus=corpus, progress=False)
+    assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
