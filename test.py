@@ -94,6 +94,26 @@ def simulator_for_examples(ckpt, train_path, eval_path, args, device):
     return sim
 
 
+def refuse_unseen_ids(ckpt, rs) -> None:
+    """A simulator with free factors per example id (Simfluence) cannot simulate ids it never trained on."""
+    import torch
+    from gptfluence.io import DataError
+    from gptfluence.simulators import simulator_class
+    if simulator_class(ckpt["sim_name"]).uses_features:
+        return
+    data = ckpt["data"]
+    for what, ids, seen in (("test", rs.test_ids, data.get("seen_test_ids")),
+                            ("training", torch.unique(rs.batches[:, 1:][rs.batches[:, 1:] >= 0]),
+                             data.get("seen_train_ids"))):
+        if seen is None:
+            continue
+        unseen = sorted(set(ids.tolist()) - set(seen))
+        if unseen:
+            raise DataError(f"{ckpt['path']}: {ckpt['sim_name']} has free factors per example id and never saw "
+                            f"{len(unseen)} of these {what} ids ({unseen[:8]}{' ...' if len(unseen) > 8 else ''}): "
+                            "it cannot simulate them (a feature-based simulator such as enc_sim can)")
+
+
 def write_trajectories(path, names, steps, test_ids, true, pred, mask) -> None:
     from gptfluence.io import write_jsonl
     steps = steps.tolist()
@@ -139,6 +159,7 @@ def main(argv=None):
     dirs = test_run_dirs(args, ckpt)
     rs = load_runs(dirs, metric=metric, test_ids=test_ids, allow_nonfinite=args.allow_nonfinite)
     validate_ids(rs, n_train, n_test, train_path, eval_path)
+    refuse_unseen_ids(ckpt, rs)
     sim = simulator_for_examples(ckpt, train_path, eval_path, args, device)
     sim.eval()
 

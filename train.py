@@ -242,7 +242,10 @@ def main(argv=None):
         "n_train": len(train_samples), "n_test": len(test_samples),
         "data": {"train_file": args.train_data_path, "train_file_fingerprint": file_fingerprint(args.train_data_path),
                  "eval_file": args.eval_data_path, "eval_file_fingerprint": file_fingerprint(args.eval_data_path),
-                 "train_runs": [run_dirs[i] for i in train_idx], "valid_runs": [run_dirs[i] for i in valid_idx]},
+                 "train_runs": [run_dirs[i] for i in train_idx], "valid_runs": [run_dirs[i] for i in valid_idx],
+                 # what the simulator saw: a free-parameter simulator can say nothing about other ids
+                 "seen_test_ids": rs.test_ids.tolist(),
+                 "seen_train_ids": torch.unique(train.batches[train.batches >= 0]).tolist()},
     }
 
     def save(kind, state, opt, sched):

@@ -63,7 +63,7 @@ DONE_FILE = "run_done.json"
 RESULT_KEYS = ("task", "model", "model_seed", "train_sha", "eval_sha", "shot", "sample", "bs", "epochs", "lr",
                "weight_decay", "loss_last_token", "append_eos", "max_len", "record_interval", "metrics",
                "do_sample", "top_p", "temperature", "gen_len_factor", "grad_features", "grad_steps", "grad_dim",
-               "grad_seed", "bf16", "tf32")
+               "grad_seed", "bf16", "tf32", "pool_ids", "exclude_ids")
 
 
 def is_generation_task(task: str) -> bool:
@@ -364,17 +364,32 @@ def generation_metrics(hyps: Sequence[str], refs: Sequence[str]) -> list[dict]:
 
 # ----------------------------------------------------------------------------- runs
 
-def make_curriculum(shot: int, sample: int, bs: int, epochs: int, seed: int) -> list[list[int]]:
-    """The batches of one run: K = `sample` ids drawn from range(shot) without replacement,
-    shuffled anew every epoch, cut into batches of `bs` (a last partial batch is kept)."""
-    if sample > shot:
-        raise DataError(f"--sample {sample} is larger than the training pool (--shot {shot})")
+def make_curriculum(shot: int, sample: int, bs: int, epochs: int, seed: int,
+                    pool_ids: Sequence[int] | None = None, exclude_ids: Sequence[int] | None = None) -> list[list[int]]:
+    """The batches of one run: K = `sample` ids drawn from the pool without replacement,
+    shuffled anew every epoch, cut into batches of `bs` (a last partial batch is kept).
+
+    pool_ids: draw only from these pool positions (default range(shot)), e.g. one half of the
+    pool for the unseen-data experiments. exclude_ids: remove these from every batch of the
+    curriculum the seed gives (a counterfactual re-run: the other examples keep their steps;
+    a batch can shrink, or become empty, in which case that step makes no update).
+    """
+    candidates = list(range(shot)) if pool_ids is None else [int(i) for i in pool_ids]
+    bad = [i for i in candidates if not 0 <= i < shot]
+    if bad:
+        raise DataError(f"--pool_ids {bad[:5]} are outside the training pool 0..{shot - 1}")
+    if sample > len(candidates):
+        raise DataError(f"--sample {sample} is larger than the training pool ({len(candidates)} ids to draw from)")
     g = torch.Generator().manual_seed(seed)
-    chosen = torch.randperm(shot, generator=g)[:sample]
+    pool = torch.tensor(candidates)
+    chosen = pool[torch.randperm(len(candidates), generator=g)[:sample]]
     batches = []
     for _ in range(epochs):
         perm = chosen[torch.randperm(sample, generator=g)].tolist()
         batches.extend(perm[i:i + bs] for i in range(0, sample, bs))
+    if exclude_ids:
+        drop = set(int(i) for i in exclude_ids)
+        batches = [[i for i in b if i not in drop] for b in batches]
     return batches
 
 
@@ -489,7 +504,8 @@ class RunMaker:
         write_json(run_dir / RUN_ARGS_FILE, {**s, "seed": seed})
         self.model.load_state_dict(self.base_state)
         torch.manual_seed(seed)
-        batches = make_curriculum(s["shot"], s["sample"], s["bs"], s["epochs"], seed)
+        batches = make_curriculum(s["shot"], s["sample"], s["bs"], s["epochs"], seed, s.get("pool_ids"),
+                                  s.get("exclude_ids"))
         T = len(batches)
         grad_steps = set(parse_grad_steps(s["grad_steps"], T)) if s["grad_features"] else set()
         opt = torch.optim.AdamW(self.model.parameters(), lr=s["lr"], betas=(0.9, 0.999), eps=1e-6,
@@ -503,12 +519,15 @@ class RunMaker:
                     group["lr"] = lr_t
                 if t in grad_steps:
                     self.save_grads(run_dir, f"grads_step-{t}.pt", t, t - 1, lr_t)
-                self.model.train()
-                loss = train_loss(self.model, [self.train_encs[i] for i in ids], self.pad, self.device, self.amp)
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                writer.log_step(t, loss.item(), [self.pool[i]["id"] for i in ids], learning_rate=lr_t)
+                if not ids:  # every example of this batch was excluded: no update at this step
+                    writer.log_step(t, 0.0, [], learning_rate=lr_t, skipped=True)
+                else:
+                    self.model.train()
+                    loss = train_loss(self.model, [self.train_encs[i] for i in ids], self.pad, self.device, self.amp)
+                    loss.backward()
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+                    writer.log_step(t, loss.item(), [self.pool[i]["id"] for i in ids], learning_rate=lr_t)
                 if t % s["record_interval"] == 0 or t == T:
                     last = self.record(writer, t, seed)
                     first = first or last

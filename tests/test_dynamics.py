@@ -264,3 +264,16 @@ def test_base_model_reproducible(tmp_path, monkeypatch):
     b = build_base_model("tiny", tmp_path / "b", seed=3, corpus=corpus, progress=False)
     assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+
+
+def test_curriculum_pool_ids_and_exclusion():
+    half = D.make_curriculum(20, 8, 4, 2, seed=3, pool_ids=range(10, 20))
+    assert all(10 <= i < 20 for b in half for i in b) and len(half) == 4
+    full = D.make_curriculum(20, 8, 4, 2, seed=3)
+    cut = D.make_curriculum(20, 8, 4, 2, seed=3, exclude_ids=[full[0][0], full[1][1]])
+    # the same curriculum with the two ids taken out of every batch they were in
+    assert cut == [[i for i in b if i not in (full[0][0], full[1][1])] for b in full]
+    with pytest.raises(DataError, match="larger than the training pool"):
+        D.make_curriculum(20, 11, 4, 1, seed=0, pool_ids=range(10))
+    with pytest.raises(DataError, match="outside the training pool"):
+        D.make_curriculum(20, 4, 4, 1, seed=0, pool_ids=[18, 25])

@@ -76,6 +76,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--shot", type=int, default=200, help="training pool size (first --shot samples of the file)")
     g.add_argument("--sample", type=int, default=128, help="training examples sampled per run (K)")
     g.add_argument("--bs", type=int, default=4, help="batch size")
+    g.add_argument("--pool_ids", type=str, default=None,
+                   help="draw the sampled examples only from these pool ids, e.g. 0-99 (unseen-data experiments)")
+    g.add_argument("--exclude_ids", type=str, default=None,
+                   help="remove these training ids from every batch of each seed's curriculum, e.g. 3,17,40-45 "
+                        "(counterfactual re-runs; use another --output_dir)")
     g.add_argument("--epochs", type=int, default=3, help="epochs over the K sampled examples")
     g.add_argument("--lr", type=float, default=3e-4,
                    help="peak learning rate (linear decay to 0, no warm-up). The paper used 5e-7 on a Pythia-410M "
@@ -162,7 +167,16 @@ def build_settings(args, train_p: Path, eval_p: Path) -> dict:
             "metrics": metrics, "do_sample": args.do_sample, "top_p": args.top_p, "temperature": args.temperature,
             "gen_len_factor": args.gen_len_factor, "grad_features": args.grad_features,
             "grad_steps": args.grad_steps, "grad_dim": args.grad_dim, "grad_seed": args.grad_seed,
-            "bf16": args.bf16, "tf32": args.tf32, "eval_batch_size": args.eval_batch_size}
+            "bf16": args.bf16, "tf32": args.tf32, "eval_batch_size": args.eval_batch_size,
+            "pool_ids": _id_list(args.pool_ids), "exclude_ids": _id_list(args.exclude_ids)}
+
+
+def _id_list(text: str | None) -> list[int] | None:
+    """'0-99,150' -> [0, ..., 99, 150]; None -> None."""
+    if text is None:
+        return None
+    from gptfluence.runs import parse_id_ranges
+    return parse_id_ranges(text)
 
 
 def main(argv=None) -> int:
