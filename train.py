@@ -268,11 +268,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # bad input: one clear line, not a traceback
-        from gptfluence.io import DataError
-        if isinstance(e, (DataError, ValueError)):
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
-        raise
+    from gptfluence.cli import run_main
+    run_main(main)

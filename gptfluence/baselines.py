@@ -488,3 +488,71 @@ def fit_and_predict(train_rs, test_rs, method: str, num_checkpoints: int | None 
     pred = predict_trajectories(i_test, test_rs.values[..., 0], a, c)
     return {"pred": pred, "scale": a, "offset": c, "train_influence": i_train, "test_influence": i_test,
             "checkpoints": {**ck_train, **ck_test}}
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-example TracIn-CP scores (counterfactual checks, mislabelled-data detection)
+# ----------------------------------------------------------------------------------------------
+
+def _tracin_checkpoints(run_dir, num_checkpoints: int | None, raw_root) -> tuple[list[int], GradFeatures]:
+    """The TracIn-CP checkpoint steps of a run (select_checkpoints) and their loaded features."""
+    gdir = find_grads_dir(run_dir, raw_root)
+    chosen = select_checkpoints(list_grad_steps(gdir), num_checkpoints)
+    return chosen, load_grad_features(run_dir, raw_root, steps=chosen, final=False)
+
+
+def example_influence(run_dir: str | os.PathLike, opt_steps: torch.Tensor, samples: torch.Tensor,
+                      test_ids: torch.Tensor, num_checkpoints: int | None = 10,
+                      raw_root: str | os.PathLike | None = None) -> tuple[torch.Tensor, list[int]]:
+    """TracIn-CP influence of EVERY training example on each test example over one whole run.
+
+    S[i, z] = sum over optimizer steps u whose batch holds i (with multiplicity) of lr_u <g_i^(k), g_z^(k)>,
+    k = the checkpoint standing for u (assign_checkpoints). Positive = i's updates LOWER z's loss (first
+    order). Removing a set of examples from the run changes z's final loss by about +a * sum_{i in set} S[i, z]
+    (a = the fitted rescaling of fit_rescaling).
+
+    opt_steps [S] ascending optimizer steps; samples [S, B] their batches (-1 padded); test_ids [N].
+    Returns (S [P, N] float64 with P = the largest training id with a feature + 1, checkpoint steps used).
+    """
+    name = Path(run_dir).name
+    chosen, feats = _tracin_checkpoints(run_dir, num_checkpoints, raw_root)
+    gdir = feats.grads_dir
+    _check_ids(feats, samples, test_ids, gdir, name)
+    ckpt_of_step = assign_checkpoints(opt_steps, chosen)
+    lrs = _step_lrs(opt_steps, read_log_learning_rates(run_dir, raw_root), feats, chosen, ckpt_of_step, name)
+    grads = [feats.steps[s] for s in chosen]
+    P = grads[0].train.shape[0]
+    W = batch_weights(samples, lrs, P)                                    # [S, P]
+    out = torch.zeros(P, len(test_ids), dtype=torch.float64)
+    for k, g in enumerate(grads):
+        w = W[ckpt_of_step == k].sum(0)                                   # [P] lr-weighted occurrences
+        out += w[:, None] * (g.train.double() @ g.test[test_ids].double().T)
+    return out, chosen
+
+
+def self_influence_from_grads(train_feats: Sequence[torch.Tensor], lrs: Sequence[float]) -> torch.Tensor:
+    """TracIn-CP self-influence: sum_k lr_k <g_i^(k), g_i^(k)>, float64 [P].
+
+    train_feats[k] [P, D] the training features at checkpoint k; lrs[k] the learning rate of that
+    checkpoint's update. Large = the example's own loss moves much under its own updates (hard or
+    atypical examples, e.g. mislabelled ones)."""
+    if len(train_feats) != len(lrs) or not len(lrs):
+        raise ValueError(f"expected one learning rate per checkpoint, got {len(train_feats)} feature sets "
+                         f"and {len(lrs)} learning rates")
+    out = torch.zeros(train_feats[0].shape[0], dtype=torch.float64)
+    for g, lr in zip(train_feats, lrs):
+        g = g.double()
+        out += float(lr) * (g * g).sum(1)
+    return out
+
+
+def tracin_self_influence(run_dir: str | os.PathLike, num_checkpoints: int | None = None,
+                          raw_root: str | os.PathLike | None = None) -> tuple[torch.Tensor, list[int]]:
+    """TracIn-CP self-influence of every pool example of a run, from its grads_step files:
+    (scores float64 [P] indexed by training id (zeros for ids without a feature), checkpoint steps used).
+
+    num_checkpoints: k evenly spaced recorded checkpoints (None: all). The learning rate of a checkpoint
+    is the one stored in its grads_step file (the lr of the update computed at those parameters)."""
+    chosen, feats = _tracin_checkpoints(run_dir, num_checkpoints, raw_root)
+    grads = [feats.steps[s] for s in chosen]
+    return self_influence_from_grads([g.train for g in grads], [g.lr for g in grads]), chosen

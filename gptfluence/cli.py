@@ -128,3 +128,14 @@ def example_embeddings(samples: list[dict], encoder: str, pooling: str, max_leng
     from .encoders import embed_texts
     return embed_texts([s["input"] for s in samples], encoder=encoder, pooling=pooling, max_length=max_length,
                        cache_dir=cache_dir, device=device, show_progress=show_progress)
+
+
+def run_main(main) -> None:
+    """Run an entry script's main(); bad input (DataError, ValueError) ends with one clear line and exit
+    code 2 instead of a traceback. Anything else is a bug and keeps its traceback."""
+    from .io import DataError
+    try:
+        main()
+    except (DataError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

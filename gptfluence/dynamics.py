@@ -699,3 +699,46 @@ def format_summary(summary: dict) -> str:
         if f"{m}_first_mean" in s:
             lines.append(f"{m}: {s[f'{m}_first_mean']:.3f} -> {s[f'{m}_last_mean']:.3f}")
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- classification accuracy
+
+def label_word_losses(model, tokenizer, samples: Sequence[dict], label_words: Sequence[str], max_len: int = 256,
+                      batch_size: int = 64, device="cpu", autocast_dtype=None) -> torch.Tensor:
+    """Summed cross-entropy (nats) of each label word as the completion of each sample's prompt.
+
+    samples: dicts with "context" (the prompt); label_words: e.g. ("negative", "positive"), each scored
+    as " " + word after the prompt (no eos). Summing over the word's tokens makes it the word's negative
+    log-probability, so words of different token counts compare fairly. Returns FloatTensor [N, C].
+    """
+    cols = []
+    for w in label_words:
+        variants = [{"id": s.get("id"), "context": s.get("context", ""), "input": s.get("context", "") + " " + w}
+                    for s in samples]
+        encs = encode_samples(variants, tokenizer, max_len=max_len, append_eos=False)
+        pad = tokenizer.pad_token_id
+        means = score_losses(model, encs, pad, batch_size, device, autocast_dtype)
+        cols.append(means * torch.tensor([float(e.n_scored) for e in encs]))
+    return torch.stack(cols, 1)
+
+
+def predictions_from_losses(losses: torch.Tensor) -> torch.Tensor:
+    """Predicted class of each row of label-word losses [N, C]: the lowest loss (ties: the lower index).
+    LongTensor [N]."""
+    return losses.argmin(1)
+
+
+def label_word_accuracy(model, tokenizer, samples: Sequence[dict], label_words: Sequence[str],
+                        label_key: str = "label", **kw) -> tuple[float, torch.Tensor]:
+    """Classification accuracy (0-1) by label-word scoring: predict the word with the lowest loss
+    (label_word_losses) and compare with samples[i][label_key] (an int index into label_words).
+    Returns (accuracy, predictions LongTensor [N]). Raises DataError naming a sample without a label."""
+    labels = []
+    for s in samples:
+        if not isinstance(s.get(label_key), int) or not 0 <= s[label_key] < len(label_words):
+            raise DataError(f"sample id {s.get('id')}: expected an integer {label_key!r} in 0..{len(label_words) - 1}, "
+                            f"got {s.get(label_key)!r}")
+        labels.append(s[label_key])
+    preds = predictions_from_losses(label_word_losses(model, tokenizer, samples, label_words, **kw))
+    acc = float((preds == torch.tensor(labels)).double().mean()) if labels else float("nan")
+    return acc, preds
