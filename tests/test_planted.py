@@ -132,3 +132,30 @@ def test_empty_selection_and_bad_range_are_refused(planted):
     root, task, paths = planted
     with pytest.raises(DataError, match="end is inclusive"):
         _train(root, paths, task, "enc_sim", ["--test_example_start_id", "5", "--test_example_end_id", "2"])
+
+
+def test_draw_pred_curves_and_tables(planted, trained, tmp_path):
+    import importlib.util
+    root, _, _ = planted
+    enc, sf = trained
+    _, save_enc = _test(enc, root, SEEN)
+    _, save_sf = _test(sf, root, SEEN)
+    spec = importlib.util.spec_from_file_location("dpc", "utils/draw_pred_curves.py")
+    dpc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dpc)
+    out = tmp_path / "curves.png"
+    dpc.main(["--pred_files", str(save_enc / "pred_and_gt_loss_trajectories.out"),
+              str(save_sf / "pred_and_gt_loss_trajectories.out"), "--labels", "GPTfluence", "Simfluence",
+              "--test_ids", "0-3", "--out", str(out)])
+    assert out.stat().st_size > 5000
+    with pytest.raises(DataError, match="test id 55: not in"):
+        dpc.main(["--pred_files", str(save_enc / "pred_and_gt_loss_trajectories.out"), "--test_ids", "55",
+                  "--out", str(out)])
+    spec = importlib.util.spec_from_file_location("mt", "utils/make_tables.py")
+    mt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mt)
+    text = mt.main(["--metrics_files", str(save_enc / "metrics.json"), str(save_sf / "metrics.json")])
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert set(rows) == {"method", "GPTfluence", "Simfluence"}
+    m = json.loads((save_enc / "metrics.json").read_text())
+    assert f"{m['all_steps_mse_mean']:.3f}" in rows["GPTfluence"]

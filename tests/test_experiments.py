@@ -1,0 +1,99 @@
+"""End-to-end checks of utils/experiments.py at tiny sizes: the unseen-data and Markov-order experiments
+make their runs, train and score the simulators, and write tables and figures with real numbers."""
+
+import importlib.util
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--preset", "quick", "--gpu", "0", "--threads", "1", "--model", "tiny", "--runs", "4", "--test_runs", "1",
+        "--valid_num", "1", "--shot", "8", "--sample", "8", "--epochs", "2", "--bs", "2", "--n_test", "8",
+        "--max_epoch", "4", "--patience", "3", "--plot_examples", "2"]
+
+
+def load_experiments():
+    spec = importlib.util.spec_from_file_location("experiments_under_test", ROOT / "utils" / "experiments.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Both experiments run once into one output root (they share the work folder)."""
+    out = tmp_path_factory.mktemp("exp")
+    exp = load_experiments()
+    texts = {e: exp.main([e, *TINY, "--out_root", str(out), *extra])
+             for e, extra in (("unseen", []), ("order", ["--orders", "1,2"]))}
+    return out, texts
+
+
+def table_rows(path: Path) -> dict:
+    """{row label: [cells]} of a markdown table."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("| ") and not line.startswith("| |"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def numbers(cell: str) -> list[float]:
+    """The three means of 'MSE (std) / MAE (std) / rho (std)'."""
+    return [float(re.match(r"\s*(-?[\d.]+|nan)", part).group(1)) for part in cell.split(" / ")]
+
+
+def test_unseen_table(results):
+    out, _ = results
+    d = out / "unseen" / "quick"
+    for name in ("table.md", "bars.png", "trajectories.png", "args.json", "summary.json"):
+        assert (d / name).is_file(), name
+    header = [l for l in (d / "table.md").read_text().splitlines() if l.startswith("| |")][0]
+    assert "seen (train A, test A)" in header and "both unseen (B, B)" in header
+    rows = table_rows(d / "table.md")
+    assert set(rows) == {"Simfluence", "GPTfluence"}
+    assert len(rows["GPTfluence"]) == 4
+    # Simfluence answers for the ids it saw and is shown unable for the unseen ones
+    mse, mae, rho = numbers(rows["Simfluence"][0])
+    assert math.isfinite(mse) and 0 <= mse < 100 and 0 <= mae < 10
+    assert rows["Simfluence"][1:] == ["cannot (unseen ids)"] * 3
+    # GPTfluence answers in all four conditions with finite errors
+    for cell in rows["GPTfluence"]:
+        mse, mae, rho = numbers(cell)
+        assert math.isfinite(mse) and mse >= 0 and mae >= 0 and -1 <= rho <= 1
+
+
+def test_order_table(results):
+    out, _ = results
+    d = out / "order" / "quick"
+    assert (d / "bars.png").stat().st_size > 1000 and (d / "trajectories.png").stat().st_size > 1000
+    rows = table_rows(d / "table.md")
+    assert list(rows) == ["Simfluence (n=1)", "GPTfluence (n=1)", "GPTfluence (n=2)"]
+    for cells in rows.values():
+        mse, mae, _ = numbers(cells[0])
+        assert math.isfinite(mse) and mse >= 0 and mae <= math.sqrt(mse) + 1e-3   # MAE <= RMSE per trajectory mean
+    summary = json.loads((d / "summary.json").read_text())
+    assert summary["cells"]["GPTfluence (n=2)"]["order_n"] == 2
+
+
+def test_rerun_skips_and_is_identical(results):
+    """A second call finds every stage done and reproduces the same table."""
+    out, texts = results
+    exp = load_experiments()
+    again = exp.main(["order", *TINY, "--out_root", str(out), "--orders", "1,2"])
+    strip = lambda t: t.rsplit("\n_", 1)[0]  # noqa: E731  (the timing line differs)
+    assert strip(again) == strip(texts["order"])
+
+
+def test_help_and_presets():
+    exp = load_experiments()
+    args = exp.parse_args(["cp_interval", "--preset", "default", "--shot", "10"])
+    assert args.shot == 10 and args.model == "small" and args.intervals == "1,2,5,10"
+    with pytest.raises(SystemExit):
+        exp.parse_args(["nope"])
