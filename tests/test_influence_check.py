@@ -1,0 +1,199 @@
+"""Tests of the ground-truth influence check and the mislabelled-data experiment (issue 5, parts 2-3):
+label-word accuracy, TracIn-CP per-example and self-influence on hand-made gradient files, relabelling,
+and a tiny end-to-end run of each command (tiny model pre-trained briefly into a temporary cache)."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "utils"))
+
+import influence_check as IC  # noqa: E402
+import mislabelled as ML  # noqa: E402
+from gptfluence import baselines as BL  # noqa: E402
+from gptfluence import dynamics as D  # noqa: E402
+from gptfluence import tasks  # noqa: E402
+from gptfluence.basemodel import PRESETS, get_base_model  # noqa: E402
+from gptfluence.io import DataError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def short_tiny():
+    """The tiny preset with a short pre-training, so building it takes a few seconds."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(PRESETS, "tiny", {**PRESETS["tiny"], "steps": 40, "n_docs": 300})
+        yield
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory, short_tiny):
+    cache = tmp_path_factory.mktemp("models")
+    get_base_model("tiny", cache_dir=cache, seed=0, progress=False)
+    return cache
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+def test_predictions_and_accuracy_hand_case(monkeypatch):
+    losses = torch.tensor([[1.0, 2.0], [3.0, 0.5], [1.0, 1.0]])
+    assert D.predictions_from_losses(losses).tolist() == [0, 1, 0]
+    monkeypatch.setattr(D, "label_word_losses", lambda *a, **k: losses)
+    samples = [{"id": 0, "label": 0}, {"id": 1, "label": 1}, {"id": 2, "label": 1}]
+    acc, preds = D.label_word_accuracy(None, None, samples, ("negative", "positive"))
+    assert acc == pytest.approx(2 / 3) and preds.tolist() == [0, 1, 0]
+    with pytest.raises(DataError, match="sample id 2"):
+        D.label_word_accuracy(None, None, samples[:2] + [{"id": 2}], ("negative", "positive"))
+
+
+def test_label_word_losses_equal_naive_sums(model_cache):
+    model, tok = get_base_model("tiny", cache_dir=model_cache, seed=0, progress=False)
+    _, test = tasks.build_task("sst2", 4, 3, seed=0)
+    got = D.label_word_losses(model, tok, test, ("negative", "positive"))
+    assert got.shape == (3, 2)
+    for c, w in enumerate(("negative", "positive")):
+        variants = [{"id": s["id"], "context": s["context"], "input": s["context"] + " " + w} for s in test]
+        encs = D.encode_samples(variants, tok, append_eos=False)
+        naive = D.score_losses_naive(model, encs) * torch.tensor([float(e.n_scored) for e in encs])
+        assert torch.allclose(got[:, c], naive, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- TracIn on hand-made files
+
+def _grads_file(path, step, lr, train, test):
+    torch.save({"step": step, "learning_rate": lr, "train": train.half(), "test": test.half(),
+                "train_ids": torch.arange(train.shape[0]), "test_ids": torch.arange(test.shape[0])}, path)
+
+
+@pytest.fixture()
+def grads_run(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    P, N, D_ = 5, 3, 4
+    feats = {s: (torch.randn(P, D_, generator=g), torch.randn(N, D_, generator=g), lr)
+             for s, lr in ((1, 0.5), (3, 0.25))}
+    (tmp_path / "grads").mkdir()
+    for s, (tr, te, lr) in feats.items():
+        _grads_file(tmp_path / "grads" / f"grads_step-{s}.pt", s, lr, tr, te)
+    return tmp_path, {s: (tr.half().double(), te.half().double(), lr) for s, (tr, te, lr) in feats.items()}
+
+
+def test_tracin_self_influence_equals_direct_sum(grads_run):
+    run_dir, feats = grads_run
+    got, steps = BL.tracin_self_influence(run_dir)
+    want = sum(lr * (tr * tr).sum(1) for tr, _, lr in feats.values())
+    assert steps == [1, 3]
+    assert torch.allclose(got, want, atol=1e-9)
+    one, _ = BL.tracin_self_influence(run_dir, num_checkpoints=1)  # the first checkpoint only
+    tr, _, lr = feats[1]
+    assert torch.allclose(one, lr * (tr * tr).sum(1), atol=1e-9)
+
+
+def test_tracin_example_influence_equals_direct_loop(grads_run):
+    run_dir, feats = grads_run
+    opt_steps = torch.tensor([1, 2, 3, 4])
+    samples = torch.tensor([[0, 1], [1, 1], [2, -1], [4, 0]])
+    lrs = {1: 0.5, 2: 0.5, 3: 0.25, 4: 0.25}  # no log.out: a step without a file takes its checkpoint's lr
+    test_ids = torch.tensor([2, 0])
+    got, chosen = BL.example_influence(run_dir, opt_steps, samples, test_ids, num_checkpoints=None)
+    assert chosen == [1, 3]
+    want = torch.zeros(5, 2, dtype=torch.float64)
+    for u, batch in zip(opt_steps.tolist(), samples.tolist()):
+        tr, te, _ = feats[1 if u < 3 else 3]
+        for i in batch:
+            if i >= 0:
+                want[i] += lrs[u] * (tr[i] @ te[test_ids].T)
+    assert torch.allclose(got, want, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- relabelling
+
+def test_relabel_restores_clean_labels():
+    train, _ = tasks.build_task("sst2", 10, 2, seed=0, label_noise=0.4)
+    flipped = ML.flipped_ids(train)
+    assert len(flipped) == 4
+    fix = sorted(flipped)[:2] + [i for i in range(10) if i not in flipped][:1]
+    out = ML.relabel(train, fix)
+    for s, o in zip(train, out):
+        if s["id"] in fix:
+            assert o["label"] == s["clean_label"] and not o["flipped"]
+            assert o["output"] == tasks.LABEL_WORDS["sst2"][s["clean_label"]]
+            assert o["input"] == o["context"] + " " + o["output"] and o["target"] == " " + o["output"]
+        else:
+            assert o == s
+    assert ML.flipped_ids(out) == flipped - set(fix)
+    assert train[fix[0]]["flipped"]  # the input list is not modified
+    with pytest.raises(DataError, match="clean_label"):
+        ML.relabel([{"id": 0, "context": "x"}], [0])
+
+
+def test_found_fraction_and_rank():
+    assert ML.rank([0.1, 3.0, -1.0, 3.0]) == [1, 3, 0, 2]
+    assert ML.found_fraction([1, 3, 0, 2], 2, {3, 2}) == 0.5
+
+
+def test_simulate_removal_empty_batch_keeps_value():
+    class Const:  # alpha = 1 / batch size per example, beta = -0.1 per example: identity dynamics - 0.1
+        n_train = 3
+
+        def step_factors(self, batches, test_rows):
+            m = (batches >= 0).float()
+            alpha = (m.sum(-1, keepdim=True) * 0 + 1.0)[..., None].expand(*batches.shape[:2], len(test_rows), 1)
+            beta = -0.1 * m.sum(-1)[..., None].expand(*batches.shape[:2], len(test_rows))
+            return alpha, beta
+    batches = torch.tensor([[[-1, -1], [0, 1], [2, -1], [0, -1]]])
+    init = torch.tensor([[1.0]])
+    # removing 2 empties step 2 (no update there); the other steps keep their mean factor
+    change = IC.simulate_removal(Const(), batches, init, torch.tensor([0]), [2])
+    assert float(change) == pytest.approx(0.1, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def _read(path):
+    return json.loads(Path(path).read_text())
+
+
+def test_influence_check_end_to_end(tmp_path, model_cache):
+    out = tmp_path / "ic"
+    rc = IC.main(["--preset", "quick", "--runs", "4", "--shot", "16", "--sample", "8", "--epochs", "2",
+                  "--n_test", "6", "--n_examples", "2", "--k", "2", "--n_random", "1", "--max_epoch", "3",
+                  "--patience", "2", "--grad_dim", "16", "--out_dir", str(out), "--model_cache", str(model_cache),
+                  "--embedding_cache", str(tmp_path / "emb")])
+    assert rc == 0
+    for f in ("table.md", "scatter.png", "results.json", "args.json"):
+        assert (out / f).is_file(), f
+    res = _read(out / "results.json")
+    assert res["rerun_max_abs_diff"] == 0.0  # the identical re-run reproduces the run exactly
+    assert res["n_pairs"] == 2 * res["n_sets"] and res["n_sets"] >= 2
+    for p in res["pairs"]:
+        assert all(math.isfinite(v) for v in p["pred"].values()) and math.isfinite(p["actual"])
+    assert any(abs(p["actual"]) > 0 for p in res["pairs"])  # removals really change the run
+    assert set(res["methods"]) == set(IC.METHODS)
+    assert "| gptfluence |" in (out / "table.md").read_text()
+
+
+def test_mislabelled_end_to_end(tmp_path, model_cache):
+    out = tmp_path / "ml"
+    rc = ML.main(["--preset", "quick", "--shot", "10", "--sample", "6", "--runs", "3", "--n_test", "6",
+                  "--epochs", "1", "--bs", "2", "--fractions", "0.5,1.0", "--n_shuffles", "3", "--random_runs", "1",
+                  "--max_epoch", "3", "--patience", "2", "--grad_dim", "16", "--out_dir", str(out),
+                  "--model_cache", str(model_cache), "--embedding_cache", str(tmp_path / "emb")])
+    assert rc == 0
+    for f in ("table.md", "mislabelled.png", "results.json", "args.json"):
+        assert (out / f).is_file(), f
+    res = _read(out / "results.json")
+    assert res["n_flipped"] == 4
+    assert [r["fraction"] for r in res["rows"]] == [0.5, 1.0]
+    for r in res["rows"]:
+        for m in ML.METHODS:
+            assert 0.0 <= r["found"][m] <= 1.0 and 0.0 <= r["accuracy"][m] <= 1.0
+    assert all(r["found"][m] == 1.0 for r in res["rows"][-1:] for m in ML.METHODS)  # all checked: all found
+    assert all(math.isfinite(v) for v in res["scores"]["gptfluence"] + res["scores"]["tracin_cp"])
+    assert any(v > 0 for v in res["scores"]["tracin_cp"])
+    # the fully fixed training file has no flipped label left
+    fixed = [p for p in (out / "work" / "fixed").glob("*.json")]
+    assert any(not ML.flipped_ids([json.loads(line) for line in open(p)]) for p in fixed)
