@@ -13,15 +13,15 @@ PRESET="${2:-default}"
 case "$PRESET" in
   quick)    # a smoke test: minutes on 2 CPU cores
     : "${TASKS:=rte webnlg}" "${MODEL:=tiny}" "${RUNS:=6}" "${TEST_RUNS:=2}" "${VALID_NUM:=1}"
-    : "${SHOT:=40}" "${SAMPLE:=16}" "${EPOCHS:=2}" "${N_TEST:=30}" "${MAKE_LR:=1e-3}"
+    : "${SHOT:=40}" "${SAMPLE:=16}" "${EPOCHS:=2}" "${N_TEST:=30}" "${MAKE_LR:=3e-4}"
     : "${MAX_EPOCH:=15}" "${PATIENCE:=5}" ;;
   default)  # all five tasks, a meaningful table, <= 30 minutes on 2 CPU cores
-    : "${TASKS:=rte sst2 boolq webnlg wmt16_de_en}" "${MODEL:=small}" "${RUNS:=10}" "${TEST_RUNS:=3}"
-    : "${VALID_NUM:=1}" "${SHOT:=200}" "${SAMPLE:=64}" "${EPOCHS:=2}" "${N_TEST:=60}" "${MAKE_LR:=3e-4}"
+    : "${TASKS:=rte sst2 boolq webnlg wmt16_de_en}" "${MODEL:=small}" "${RUNS:=12}" "${TEST_RUNS:=3}"
+    : "${VALID_NUM:=1}" "${SHOT:=100}" "${SAMPLE:=64}" "${EPOCHS:=2}" "${N_TEST:=50}" "${MAKE_LR:=1e-4}"
     : "${MAX_EPOCH:=40}" "${PATIENCE:=8}" ;;
   paper)    # the paper's sizes (32 runs: 25 train / 2 valid / 5 test; 96 steps): meant for a GPU
     : "${TASKS:=rte sst2 boolq webnlg wmt16_de_en}" "${MODEL:=small}" "${RUNS:=32}" "${TEST_RUNS:=5}"
-    : "${VALID_NUM:=2}" "${SHOT:=200}" "${SAMPLE:=128}" "${EPOCHS:=3}" "${N_TEST:=}" "${MAKE_LR:=3e-4}"
+    : "${VALID_NUM:=2}" "${SHOT:=200}" "${SAMPLE:=128}" "${EPOCHS:=3}" "${N_TEST:=}" "${MAKE_LR:=1e-4}"
     : "${MAX_EPOCH:=300}" "${PATIENCE:=10}" ;;
   *) echo "unknown preset '$PRESET' (quick, default, paper)" >&2; exit 2 ;;
 esac
@@ -75,19 +75,20 @@ PY
 )
   read -r train_path eval_path <<<"$train_file"
   for metric in $metrics; do
-    for sim in original enc_sim; do
-      lr="$SIM_LR"; [ "$sim" = original ] && lr="$SIMFLUENCE_LR"
-      name="${sim}_${metric}_seed${SEED}"
+    # Simfluence; GPTfluence as released (f = g); GPTfluence with the paper's separate projections (f != g)
+    for spec in "original:$SIMFLUENCE_LR:" "enc_sim:$SIM_LR:" "enc_sim:$SIM_LR:--separate_proj"; do
+      IFS=: read -r sim lr extra <<<"$spec"
+      name="${sim}_${metric}_seed${SEED}"; [ -n "$extra" ] && name="${sim}_fg_${metric}_seed${SEED}"
       ck="$WORK/output/$task/$name/best-checkpoint.pt"
       if [ -e "$WORK/output/$task/$name/history.json" ]; then
-        step "4/5 train $sim on $task/$metric: done before, kept"
+        step "4/5 train $name on $task: done before, kept"
       else
-        step "4/5 train $sim on $task/$metric"
-        run python3 train.py --sim_name "$sim" --task "$task" --metric "$metric" \
+        step "4/5 train $name on $task"
+        run python3 train.py --sim_name "$sim" $extra --task "$task" --metric "$metric" \
           --data_paths_dict "$WORK/data_paths_$task.json" --train_data_path "$train_path" \
           --eval_data_path "$eval_path" --valid_num "$VALID_NUM" --lr "$lr" --train_bs "$TRAIN_BS" \
           --max_epoch "$MAX_EPOCH" --patience "$PATIENCE" --warmup_steps 100 --seed "$SEED" \
-          --output_dir "$WORK/output" --device "$DEVICE" --resume --no_progress
+          --output_dir "$WORK/output" --run_name "$name" --device "$DEVICE" --resume --no_progress
       fi
       if [ ! -e "$WORK/test/$task/$name/metrics.json" ]; then
         step "5/5 test $sim on $task/$metric"

@@ -131,7 +131,7 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
     from gptfluence.checkpoint import check_compatible, load_checkpoint
-    from gptfluence.cli import parse_test_ranges, pick_device, setup_logging
+    from gptfluence.cli import finish_logging, parse_test_ranges, pick_device, setup_logging
     from gptfluence.io import DataError, load_samples, write_json
     from gptfluence.metrics import evaluate, format_summary
     from gptfluence.plots import plot_trajectories
@@ -145,7 +145,7 @@ def main(argv=None):
                      n_train=args.train_example_nums, n_test=args.test_example_nums)
     save_dir = Path(args.save_dir or Path(ckpt["path"]).parent / "test")
     save_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(save_dir / "test.log")
+    log_handler = setup_logging(save_dir / "test.log")
     device = pick_device(args.device)
     metric = cargs["metric"]
 
@@ -172,6 +172,7 @@ def main(argv=None):
     m = evaluate(pred, true, mask, args.diverge_bound)
     m.update(metric=metric, sim_name=ckpt["sim_name"], task=cargs["task"], checkpoint=ckpt["path"],
              order_n=cargs.get("order_n", 1), cp_interval=cargs.get("cp_interval", 1),
+             separate_proj=bool(cargs.get("separate_proj")),
              test_runs=[str(d) for d in dirs], train_data_path=train_path, eval_data_path=eval_path)
     write_json(save_dir / "metrics.json", m)
     write_trajectories(save_dir / f"pred_and_gt_{metric}_trajectories.out", dirs, data.steps.cpu(),
@@ -184,6 +185,7 @@ def main(argv=None):
         plot_trajectories(save_dir / f"pred_vs_gt_{metric}.png", data.steps.tolist(), curves, metric)
     print(format_summary(m, metric))
     print(f"metrics: {save_dir / 'metrics.json'}")
+    finish_logging(log_handler)
     return m
 
 

@@ -182,7 +182,7 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
     from gptfluence.checkpoint import BEST, LAST, save_checkpoint
-    from gptfluence.cli import parse_test_ranges, pick_device, setup_logging
+    from gptfluence.cli import finish_logging, parse_test_ranges, pick_device, setup_logging
     from gptfluence.io import DataError, file_fingerprint, load_samples, write_json
     from gptfluence.runs import load_runs, validate_ids
     from gptfluence.simulators import simulator_class
@@ -195,7 +195,7 @@ def main(argv=None):
     out_dir = Path(args.output_dir) / args.task / (args.run_name or default_run_name(args))
     check_run_folder(out_dir, args)
     out_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(out_dir / "train.log")
+    log_handler = setup_logging(out_dir / "train.log")
     device = pick_device(args.device)
     random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -264,6 +264,7 @@ def main(argv=None):
     best = "n/a" if valid is None else f"{state.best_val:.5g} at epoch {state.best_epoch}"
     print(f"best validation all-steps MSE: {best}")
     print(f"checkpoint: {out_dir / BEST}")
+    finish_logging(log_handler)
     return out_dir
 
 

@@ -17,14 +17,38 @@ from .io import DataError, read_json
 log = logging.getLogger("gptfluence")
 
 
-def setup_logging(log_file: str | os.PathLike | None = None, level=logging.INFO) -> None:
-    """Log to stderr and, if given, to a file (appending)."""
-    handlers = [logging.StreamHandler(sys.stderr)]
-    if log_file:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        handlers=handlers, force=True)
+def setup_logging(log_file: str | os.PathLike | None = None, level=logging.INFO):
+    """Log to stderr and, if given, also to `log_file` (appending). Returns the file handler (or None).
+
+    Safe in-process (a script calling another script's main()): stderr gets one handler, a log file
+    already attached is not attached twice, and the caller's own log files keep receiving; a script
+    detaches its file with finish_logging(handler) when it is done.
+    """
+    root = logging.getLogger()
+    root.setLevel(level)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not any(type(h) is logging.StreamHandler for h in root.handlers):
+        sh = logging.StreamHandler(sys.stderr)
+        sh.setFormatter(fmt)
+        root.addHandler(sh)
+    if not log_file:
+        return None
+    path = os.path.abspath(log_file)
+    for h in root.handlers:
+        if isinstance(h, logging.FileHandler) and h.baseFilename == path:
+            return h
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fh = logging.FileHandler(path, encoding="utf-8")
+    fh.setFormatter(fmt)
+    root.addHandler(fh)
+    return fh
+
+
+def finish_logging(handler) -> None:
+    """Detach and close a file handler returned by setup_logging."""
+    if handler is not None:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
 def pick_device(device: str | None) -> torch.device:

@@ -239,6 +239,8 @@ def _scan(alpha, beta, A, B, delta, init, keep_traj: bool, sizes=None):
             a = alpha[:, t, :, :, j - 1]                           # [R, X, N]
             nb = nb + a * base_hist[-j]
             nc = nc + s * (a + d * A[:, :, j - 1]) * cf_hist[-j]
+        if sizes is not None:  # a batch emptied by the counterfactual makes no update: the value stays
+            nc = torch.where(sizes[:, t, None, None] + d <= 0, cf_hist[-1], nc)
         base_hist = (base_hist + [nb])[-n:]
         cf_hist = (cf_hist + [nc])[-n:]
         base_traj.append(nb)
@@ -251,7 +253,8 @@ def _scan(alpha, beta, A, B, delta, init, keep_traj: bool, sizes=None):
 
 
 def _rescale(m: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """m / (m + d): the factor that keeps a batch's mean when its size changes from m to m + d (1 if empty)."""
+    """m / (m + d): the factor that keeps a batch's mean when its size changes from m to m + d (1 if empty;
+    an emptied batch is handled in _scan as no update)."""
     new = m + d
     return torch.where(new > 0, m / new.clamp(min=1e-12), torch.ones_like(new))
 
@@ -502,7 +505,12 @@ def reference_influence(sim: Simulator, batches: torch.Tensor, init, test_rows=N
         alpha, beta = sim.step_factors(edited, test_rows)
         m, m2 = batch_sizes(batches).float(), batch_sizes(edited).float()
         s = torch.where(m2 > 0, m / m2.clamp(min=1), torch.ones_like(m))[..., None]      # [R, T, 1]
-        return rollout_from_factors(alpha * s[..., None], beta * s, init)
+        alpha, beta = alpha * s[..., None], beta * s
+        empty = (m2 == 0)[..., None]                                                        # no update there
+        identity = torch.zeros_like(alpha)
+        identity[..., 0] = 1.0
+        return rollout_from_factors(torch.where(empty[..., None], identity, alpha),
+                                    torch.where(empty, torch.zeros_like(beta), beta), init)
 
     out = [one(i)[..., -1] - base for i in idx]
     return _signed(torch.stack(out, 1), mode, higher_is_better)

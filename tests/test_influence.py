@@ -375,3 +375,21 @@ def test_cli_help_and_import_do_no_work():
     r = subprocess.run([sys.executable, "influence.py", "--help"], capture_output=True, text=True,
                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert r.returncode == 0 and "--self_influence" in r.stdout and "helps" in r.stdout.lower()
+
+
+def test_removal_that_empties_a_batch_means_no_update():
+    """Removing the only example of a batch: that step makes no update (the value stays), in the
+    vectorised influence and in the reference loop alike."""
+    sim = Simfluence(3, 2)
+    with torch.no_grad():
+        sim.A.fill_(0.45)
+        sim.B.fill_(0.05)
+    batches = torch.tensor([[0, 1], [0, 1], [2, -1], [0, 1]])  # step 2 holds example 2 alone
+    res = I.influence(sim, batches, torch.tensor([1.0, 2.0]))
+    ref = I.reference_influence(sim, batches, torch.tensor([1.0, 2.0]))
+    assert torch.allclose(res.final.float(), ref, atol=1e-6)
+    # removing 2 skips step 2: baseline there is 0.45 * v + 0.05 (a shrink), so removal keeps the value higher
+    base = res.baseline[0, 0]
+    v1 = base[1]
+    without = 0.9 * v1 + 0.1  # step 3 applied to the unchanged value
+    assert res.final[0, 2, 0].item() == pytest.approx((without - base[-1]).item(), abs=1e-6)

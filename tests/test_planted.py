@@ -156,6 +156,6 @@ def test_draw_pred_curves_and_tables(planted, trained, tmp_path):
     spec.loader.exec_module(mt)
     text = mt.main(["--metrics_files", str(save_enc / "metrics.json"), str(save_sf / "metrics.json")])
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
-    assert set(rows) == {"method", "GPTfluence", "Simfluence"}
+    assert set(rows) == {"method", "GPTfluence (f!=g)", "Simfluence"}
     m = json.loads((save_enc / "metrics.json").read_text())
-    assert f"{m['all_steps_mse_mean']:.3f}" in rows["GPTfluence"]
+    assert f"{m['all_steps_mse_mean']:.3f}" in rows["GPTfluence (f!=g)"]

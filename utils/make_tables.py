@@ -40,6 +40,8 @@ def method_label(m: dict, path: Path, label: str) -> str:
         base = "TracIn-CP" + name[len("tracin_cp"):]
     else:
         base = METHOD_NAMES.get(name, name)
+    if m.get("separate_proj"):
+        base += " (f!=g)"
     order = m.get("order_n")
     if order and order != 1:
         base += f" (n={order})"

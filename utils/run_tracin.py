@@ -93,7 +93,7 @@ def resolve_run_dirs(args) -> tuple[list[str], list[str]]:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     from gptfluence import baselines as B
-    from gptfluence.cli import parse_test_ranges, setup_logging
+    from gptfluence.cli import finish_logging, parse_test_ranges, setup_logging
     from gptfluence.io import write_json
     from gptfluence.metrics import evaluate, format_summary
     from gptfluence.runs import load_runs
@@ -104,7 +104,7 @@ def main(argv=None) -> dict:
         k = None
     save_dir = Path(args.save_dir) if args.save_dir else default_save_dir(args.task, args.method, k)
     save_dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(save_dir / "run_tracin.log")
+    log_handler = setup_logging(save_dir / "run_tracin.log")
     write_json(save_dir / "args.json", vars(args))
     sim_name = B.method_name(args.method, k)
 
@@ -130,6 +130,7 @@ def main(argv=None) -> dict:
     print(f"{sim_name}: scale a = {res['scale']:.6g}, offset c = {res['offset']:.6g} (fitted on "
           f"{len(train_dirs)} training runs)")
     print(f"metrics: {save_dir / 'metrics.json'}")
+    finish_logging(log_handler)
     return m
 
 
