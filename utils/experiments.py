@@ -42,7 +42,7 @@ PRESETS = {
     # CPU-sized, meaningful: each experiment <= ~10 minutes on 2 CPU cores
     "default": dict(tasks="rte,sst2,webnlg", gen_tasks="webnlg,wmt16_de_en", task="rte", model="small",
                     models="tiny,small", runs=8, test_runs=2, valid_num=1, shot=64, sample=48, epochs=2, bs=4,
-                    n_test=40, make_lr=3e-4, max_epoch=30, patience=6, orders="1,2,3,5,10",
+                    n_test=40, make_lr=1e-4, max_epoch=30, patience=6, orders="1,2,3,5,10",
                     intervals="1,2,5,10", timing_runs=2),
 }
 METHOD_LABEL = {"original": "Simfluence", "enc_sim": "GPTfluence", "norder_enc_sim": "GPTfluence"}
@@ -82,6 +82,9 @@ def parse_args(argv=None):
     g.add_argument("--max_epoch", type=int, default=None, help="simulator training epochs at most")
     g.add_argument("--patience", type=int, default=None, help="early-stopping patience (validations)")
     g.add_argument("--sim_lr", type=float, default=1e-3, help="GPTfluence learning rate")
+    g.add_argument("--proj", choices=["separate", "shared"], default="separate",
+                   help="GPTfluence projections: separate train/test MLPs (the paper's f != g, train.py "
+                        "--separate_proj; clearly better on our runs) or shared (f = g, the released default)")
     g.add_argument("--simfluence_lr", type=float, default=1e-2, help="Simfluence learning rate")
     g.add_argument("--train_bs", type=int, default=256, help="transitions per simulator minibatch")
     g.add_argument("--seed", type=int, default=42, help="simulator seed")
@@ -199,7 +202,8 @@ def split_runs(args, dirs: dict) -> tuple[list, list]:
 def sim_name_of(sim: str, metric: str, order: int = 1, cp: int = 1, ids: str = "all", n_train: int = 0,
                 args=None) -> str:
     lr = args.simfluence_lr if sim == "original" else args.sim_lr
-    return (f"{sim}_{metric}_n{order}_k{cp}_ids{ids}_tr{n_train}_me{args.max_epoch}_p{args.patience}"
+    proj = "_fg" if sim != "original" and args.proj == "separate" else ""
+    return (f"{sim}{proj}_{metric}_n{order}_k{cp}_ids{ids}_tr{n_train}_me{args.max_epoch}_p{args.patience}"
             f"_vn{args.valid_num}_lr{lr:g}_s{args.seed}")
 
 
@@ -223,6 +227,8 @@ def train_sim(args, task: str, key: str, sim: str, metric: str, train_dirs: list
             "--output_dir", out_root, "--run_name", name, "--device", args.device, "--resume", *progress(args)]
     if ids is not None:
         argv += ["--test_example_start_id", ids[0], "--test_example_end_id", ids[1]]
+    if sim != "original" and args.proj == "separate":
+        argv += ["--separate_proj"]
     if model:
         argv += ["--model_size", model]
     call("train.py", argv)
