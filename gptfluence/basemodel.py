@@ -266,3 +266,13 @@ def get_base_model(name_or_preset: str = DEFAULT_PRESET, cache_dir: str | os.Pat
             f"Without network access pass a local folder holding the model (save_pretrained layout), "
             f"set up the Hugging Face cache (HF_HOME) with it, or use a local preset ({', '.join(PRESETS)})"
         ) from None
+
+
+def default_model_path(preset: str = DEFAULT_PRESET, cache_dir: str | os.PathLike | None = None,
+                       seed: int = 0) -> Path:
+    """Folder of a local preset model (built and pre-trained on first use): the default causal LM
+    whose last-token hidden states the gpt_sim simulator uses as features."""
+    folder = Path(cache_dir or DEFAULT_CACHE_DIR) / f"{preset}-seed{seed}"
+    if not (folder / "basemodel.json").is_file():
+        get_base_model(preset, cache_dir, seed=seed)
+    return folder

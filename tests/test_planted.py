@@ -159,3 +159,18 @@ def test_draw_pred_curves_and_tables(planted, trained, tmp_path):
     assert set(rows) == {"method", "GPTfluence (f!=g)", "Simfluence"}
     m = json.loads((save_enc / "metrics.json").read_text())
     assert f"{m['all_steps_mse_mean']:.3f}" in rows["GPTfluence (f!=g)"]
+
+
+def test_gpt_sim_uses_a_causal_lm_last_token_features(planted, tmp_path):
+    """gpt_sim end to end with the tiny local Pythia-architecture model as the feature extractor."""
+    from gptfluence.basemodel import default_model_path
+    from gptfluence.checkpoint import load_checkpoint
+    root, task, paths = planted
+    lm = default_model_path("tiny", cache_dir=tmp_path / "models")
+    out = _train(root, paths, task, "gpt_sim", ["--encoder", str(lm), "--max_epoch", "3", "--lr", "1e-3",
+                                                "--warmup_steps", "5", "--train_bs", "256"])
+    ckpt = load_checkpoint(out)
+    assert ckpt["encoder"]["pooling"] == "last" and ckpt["sim_name"] == "gpt_sim"
+    assert ckpt["state_dict"]["train_emb"].shape == (48, 64)  # the tiny model's hidden size
+    m, _ = _test(out, root, SEEN)
+    assert m["num_scored_trajectories"] + m["diverged_trajectories"] == 120

@@ -50,7 +50,7 @@ PRESETS = {
                   n_examples=3, k=3, n_random=2, max_epoch=15, patience=5, grad_steps="all", grad_dim=64,
                   valid_num=1),
     # the measured run: the local small model, <= ~15 minutes on one CPU core
-    "default": dict(task="rte", model="small", runs=8, shot=200, sample=64, bs=4, epochs=2, n_test=60, lr=3e-4,
+    "default": dict(task="rte", model="small", runs=10, shot=100, sample=64, bs=4, epochs=2, n_test=60, lr=1e-4,
                     n_examples=4, k=5, n_random=3, max_epoch=40, patience=8, grad_steps="16", grad_dim=256,
                     valid_num=1),
 }
@@ -145,7 +145,9 @@ def preprocess(raw_root: Path, runs_root: Path, task: str) -> list[Path]:
 
 def train_simulator(args, sim_name: str, lr: float, data_paths: Path, train_p, eval_p, out: Path) -> Path:
     """train.py for one simulator (kept when history.json exists); returns its checkpoint folder."""
-    folder = out / args.task / f"{sim_name}_loss_seed42"
+    # GPTfluence with separate train/test projections (the paper's f != g; clearly better on our runs)
+    extra = ["--separate_proj"] if sim_name == "enc_sim" else []
+    folder = out / args.task / f"{sim_name}{'_fg' if extra else ''}_loss_seed42"
     if (folder / "history.json").is_file():
         log.info("%s: trained before, kept (%s)", sim_name, folder)
         return folder
@@ -154,7 +156,8 @@ def train_simulator(args, sim_name: str, lr: float, data_paths: Path, train_p, e
         "--train_data_path", str(train_p), "--eval_data_path", str(eval_p), "--valid_num", str(args.valid_num),
         "--lr", str(lr), "--train_bs", "256", "--max_epoch", str(args.max_epoch), "--patience", str(args.patience),
         "--warmup_steps", "100", "--seed", "42", "--output_dir", str(out), "--device", device_flag(args.gpu),
-        "--embedding_cache", str(args.embedding_cache), "--resume", "--no_progress"])
+        "--embedding_cache", str(args.embedding_cache), "--run_name", folder.name, "--resume", "--no_progress",
+        *extra])
     return folder
 
 
