@@ -13,7 +13,7 @@ PRESET="${2:-default}"
 case "$PRESET" in
   quick)    # a smoke test: minutes on 2 CPU cores
     : "${TASKS:=rte webnlg}" "${MODEL:=tiny}" "${RUNS:=6}" "${TEST_RUNS:=2}" "${VALID_NUM:=1}"
-    : "${SHOT:=40}" "${SAMPLE:=16}" "${EPOCHS:=2}" "${N_TEST:=30}" "${MAKE_LR:=3e-4}"
+    : "${SHOT:=24}" "${SAMPLE:=20}" "${EPOCHS:=2}" "${N_TEST:=30}" "${MAKE_LR:=3e-4}"
     : "${MAX_EPOCH:=15}" "${PATIENCE:=5}" ;;
   default)  # all five tasks, a meaningful table, <= 30 minutes on 2 CPU cores
     : "${TASKS:=rte sst2 boolq webnlg wmt16_de_en}" "${MODEL:=small}" "${RUNS:=12}" "${TEST_RUNS:=3}"
@@ -92,7 +92,12 @@ PY
       fi
       if [ ! -e "$WORK/test/$task/$name/metrics.json" ]; then
         step "5/5 test $sim on $task/$metric"
-        run python3 test.py --checkpoint "$ck" --save_dir "$WORK/test/$task/$name" --device "$DEVICE" --no_progress
+        if ! run python3 test.py --checkpoint "$ck" --save_dir "$WORK/test/$task/$name" --device "$DEVICE" \
+            --no_progress; then
+          # Simfluence refuses test runs holding ids it never trained on (too few runs for the pool size)
+          [ "$sim" = original ] || exit 1
+          step "Simfluence cannot simulate $task/$metric (ids it never saw, see above): left out of the table"
+        fi
       fi
     done
   done
