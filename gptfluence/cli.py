@@ -163,3 +163,24 @@ def run_main(main) -> None:
     except (DataError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+_SCRIPTS: dict = {}
+
+
+def load_script(rel_path: str):
+    """Import an entry script of the repo by its path relative to the repo root (names may hold '-',
+    e.g. 'utils/construct_runs-data.py'), once per process; importing a script does no work. Used to call
+    another script's main(argv) in-process. (`import test` would find the standard library's package.)"""
+    if rel_path not in _SCRIPTS:
+        import importlib.util
+        path = Path(__file__).resolve().parents[1] / rel_path
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such script")
+        name = "_gptfluence_script_" + path.stem.replace("-", "_")
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        _SCRIPTS[rel_path] = mod
+    return _SCRIPTS[rel_path]

@@ -485,6 +485,27 @@ def edit_curriculum(batches: torch.Tensor, i: int, mode: str = "remove", insert_
 
 
 @torch.no_grad()
+def rollout_edited(sim: Simulator, batches: torch.Tensor, edited: torch.Tensor, init: torch.Tensor,
+                   test_rows: torch.Tensor) -> torch.Tensor:
+    """Rollout along an edited curriculum whose changed batches keep their mean factor.
+
+    batches, edited [R, T, M]: the original curriculum and the edited one (same steps); init [R, N];
+    test_rows [N]. The factors of a step are scaled by (original size / edited size); a batch the edit
+    emptied makes no update (the value stays). Returns predictions [R, N, T]. This is the semantics of
+    influence(..., renormalize=True), one curriculum at a time.
+    """
+    alpha, beta = sim.step_factors(edited, test_rows)
+    m, m2 = batch_sizes(batches).to(alpha.dtype), batch_sizes(edited).to(alpha.dtype)
+    s = torch.where(m2 > 0, m / m2.clamp(min=1), torch.ones_like(m))[..., None]         # [R, T, 1]
+    alpha, beta = alpha * s[..., None], beta * s
+    empty = (m2 == 0)[..., None]                                                       # [R, T, 1]
+    identity = torch.zeros_like(alpha)
+    identity[..., 0] = 1.0
+    return rollout_from_factors(torch.where(empty[..., None], identity, alpha),
+                                torch.where(empty, torch.zeros_like(beta), beta), init.to(alpha.dtype))
+
+
+@torch.no_grad()
 def reference_influence(sim: Simulator, batches: torch.Tensor, init, test_rows=None, mode: str = "remove",
                         higher_is_better: bool = False, insert_steps=None, train_idx=None,
                         renormalize: bool = True) -> torch.Tensor:
@@ -502,15 +523,7 @@ def reference_influence(sim: Simulator, batches: torch.Tensor, init, test_rows=N
         edited = edit_curriculum(batches, i, mode, insert_steps)
         if not renormalize:
             return rollout(sim, edited, init, test_rows)
-        alpha, beta = sim.step_factors(edited, test_rows)
-        m, m2 = batch_sizes(batches).float(), batch_sizes(edited).float()
-        s = torch.where(m2 > 0, m / m2.clamp(min=1), torch.ones_like(m))[..., None]      # [R, T, 1]
-        alpha, beta = alpha * s[..., None], beta * s
-        empty = (m2 == 0)[..., None]                                                        # no update there
-        identity = torch.zeros_like(alpha)
-        identity[..., 0] = 1.0
-        return rollout_from_factors(torch.where(empty[..., None], identity, alpha),
-                                    torch.where(empty, torch.zeros_like(beta), beta), init)
+        return rollout_edited(sim, batches, edited, init, test_rows)
 
     out = [one(i)[..., -1] - base for i in idx]
     return _signed(torch.stack(out, 1), mode, higher_is_better)
@@ -518,5 +531,6 @@ def reference_influence(sim: Simulator, batches: torch.Tensor, init, test_rows=N
 
 __all__ = ["MODES", "InfluenceResult", "as_own_test_points", "check_ids", "compare_curricula",
            "counterfactual_counts", "edit_curriculum", "influence", "influence_from_factors",
-           "metric_higher_is_better", "read_curriculum", "reference_influence", "self_influence", "sign_convention",
+           "metric_higher_is_better", "read_curriculum", "reference_influence", "rollout_edited", "self_influence",
+           "sign_convention",
            "simulate_curriculum", "top_k"]

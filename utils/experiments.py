@@ -18,7 +18,6 @@ bars.png (averages), trajectories.png (true vs each method for a few test exampl
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import math
@@ -124,17 +123,10 @@ def str_list(text: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ calling the scripts
-_SCRIPTS: dict = {}
-
-
 def script(rel: str):
     """Import an entry script (names may hold '-') once; importing it does no work."""
-    if rel not in _SCRIPTS:
-        spec = importlib.util.spec_from_file_location(f"_exp_{Path(rel).stem.replace('-', '_')}", ROOT / rel)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        _SCRIPTS[rel] = mod
-    return _SCRIPTS[rel]
+    from gptfluence.cli import load_script
+    return load_script(rel)
 
 
 def call(rel: str, argv: list) -> object:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import logging
 import math
 import sys
@@ -102,15 +101,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def load_script(rel_path: str):
     """Import a script of the repo (e.g. 'utils/construct_runs-data.py') as a module."""
-    path = ROOT / rel_path
-    name = "_script_" + path.stem.replace("-", "_")
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    from gptfluence.cli import load_script as load
+    return load(rel_path)
 
 
 def device_flag(gpu: str) -> str:
@@ -200,26 +192,15 @@ def simulate_removal(sim, batches, init, test_rows, remove_ids):
     alphas and beta 0)."""
     import torch
 
-    from gptfluence.influence import batch_sizes, edit_curriculum
-    from gptfluence.rollout import rollout_from_factors
-
-    def final(b):
-        alpha, beta = sim.step_factors(b, test_rows)
-        m, m2 = batch_sizes(batches).float(), batch_sizes(b).float()
-        s = torch.where(m2 > 0, m / m2.clamp(min=1), torch.ones_like(m))[..., None]      # [R, T, 1]
-        alpha, beta = alpha * s[..., None], beta * s
-        empty = (m2 == 0)[..., None]                                                     # [R, T, 1]
-        beta = torch.where(empty, torch.zeros_like(beta), beta)
-        keep = torch.zeros_like(alpha)
-        keep[..., 0] = 1.0
-        alpha = torch.where(empty[..., None], keep, alpha)
-        return rollout_from_factors(alpha, beta, init.float())[..., -1]
+    from gptfluence.influence import edit_curriculum, rollout_edited
 
     edited = batches
     for i in remove_ids:
         edited = edit_curriculum(edited, int(i), "remove")
     with torch.no_grad():
-        return final(edited) - final(batches)
+        init = init.float()
+        return (rollout_edited(sim, batches, edited, init, test_rows)[..., -1]
+                - rollout_edited(sim, batches, batches, init, test_rows)[..., -1])
 
 
 def simulator_scores(ckpt_dir: Path, batches, init, rows):

@@ -17,7 +17,6 @@ pred_and_gt_loss_trajectories.out (same format as test.py); prints a summary.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import sys
@@ -136,19 +135,11 @@ def main(argv=None) -> dict:
 
 def _write_trajectories(path: Path, names, rs, pred) -> None:
     """The pred_and_gt_<metric>_trajectories.out of test.py (its write_trajectories)."""
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("gptfluence_test_script", root / "test.py")
-    test_script = importlib.util.module_from_spec(spec)  # not `import test`: the stdlib has a `test` package
-    spec.loader.exec_module(test_script)
+    from gptfluence.cli import load_script
+    test_script = load_script("test.py")
     test_script.write_trajectories(path, names, rs.steps, rs.test_ids, rs.values, pred, rs.mask)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        from gptfluence.io import DataError
-        if isinstance(e, DataError):
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(2)
-        raise
+    from gptfluence.cli import run_main
+    run_main(main)
