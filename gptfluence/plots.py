@@ -36,8 +36,13 @@ def plot_trajectories(path: str | os.PathLike, steps: Sequence[int], curves: Seq
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> None:
+    """tight_layout, write the PNG atomically (temporary file, then rename), close the figure."""
     fig.tight_layout()
     tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110)
+    fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     os.replace(tmp, path)

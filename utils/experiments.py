@@ -21,7 +21,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -293,9 +292,9 @@ def mse(m) -> float:
 # ------------------------------------------------------------------------------------------ figures
 def bar_chart(path: Path, groups: list, series: dict, ylabel: str, title: str) -> None:
     """Grouped bars: series = {label: [value per group]} (NaN = no bar, marked 'n/a')."""
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from gptfluence.plots import save_figure  # also selects the Agg backend
     n = max(len(series), 1)
     w = 0.8 / n
     fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(groups) * n * 0.6 + 2), 3.4))
@@ -311,11 +310,7 @@ def bar_chart(path: Path, groups: list, series: dict, ylabel: str, title: str) -
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def read_trajectories(save_dir: Path, metric: str) -> dict:
@@ -330,9 +325,9 @@ def trajectory_figure(path: Path, methods: dict, metric: str, k: int, title: str
 
     methods: {label: save_dir holding pred_and_gt_<metric>_trajectories.out}; each curve keeps its own steps.
     """
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from gptfluence.plots import save_figure  # also selects the Agg backend
     trajs = {lab: read_trajectories(d, metric) for lab, d in methods.items()}
     trajs = {lab: t for lab, t in trajs.items() if t}
     if not trajs or k <= 0:
@@ -354,11 +349,7 @@ def trajectory_figure(path: Path, methods: dict, metric: str, k: int, title: str
         ax.set_xlabel("step")
         ax.set_ylabel(metric)
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def write_outputs(args, out: Path, text: str, summary: dict) -> None:
