@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
-# Train simulators on processed GPTDynamics runs.
+# Train simulators on processed GPTDynamics runs (train.py), one per task and metric.
 #   bash run_enc_sim.sh GPU [more train.py flags]
-# Settings below (override by environment: TASKS="rte sst2" SIM_NAME=original bash run_enc_sim.sh 0);
-# any further flag goes to train.py as is (e.g. --data_paths_dict runs.json --max_epoch 50).
+# Settings from the environment: TASKS (default rte), METRICS (loss), SIM_NAME (enc_sim), SEED (42), OUTPUT_DIR
+# (output); LR, MAX_EPOCH, TRAIN_BS only when set (otherwise the simulator's own defaults). Further flags go to
+# train.py as they are, e.g.  TASKS="rte sst2" bash run_enc_sim.sh 0 --data_paths_dict runs.json --separate_proj
+# With no GPU it says so and runs on the CPU. The log goes to <OUTPUT_DIR>/run_enc_sim.log (fresh each call).
 set -euo pipefail
 cd "$(dirname "$0")"
 source utils/device.sh
+script_help "$0" "$@"
 GPU="${1:-0}"; [ $# -gt 0 ] && shift
-TASKS="${TASKS:-rte}"                 # rte sst2 boolq webnlg wmt16_de_en flan
-METRICS="${METRICS:-loss}"            # loss bleu rougeL rouge1 rouge2
-SIM_NAME="${SIM_NAME:-enc_sim}"       # original enc_sim norder_enc_sim gpt_sim
-LR="${LR:-1e-4}"                      # paper: 1e-4 fine-tuning; 1e-6 / 1e-5 instruction tuning; Simfluence 1e-3
-MAX_EPOCH="${MAX_EPOCH:-300}"
-TRAIN_BS="${TRAIN_BS:-128}"
-ORDER_N="${ORDER_N:-1}"
+TASKS="${TASKS:-rte}"
+METRICS="${METRICS:-loss}"
+SIM_NAME="${SIM_NAME:-enc_sim}"
 SEED="${SEED:-42}"
 OUTPUT_DIR="${OUTPUT_DIR:-output}"
 pick_device "$GPU"
+extra=()
+[ -n "${LR:-}" ] && extra+=(--lr "$LR")
+[ -n "${MAX_EPOCH:-}" ] && extra+=(--max_epoch "$MAX_EPOCH")
+[ -n "${TRAIN_BS:-}" ] && extra+=(--train_bs "$TRAIN_BS")
 mkdir -p "$OUTPUT_DIR"
+LOG="$OUTPUT_DIR/run_enc_sim.log"
+: >"$LOG"
 for task in $TASKS; do
   for metric in $METRICS; do
-    echo "== train $SIM_NAME on $task ($metric)"
-    python3 train.py --sim_name "$SIM_NAME" --task "$task" --metric "$metric" --lr "$LR" \
-      --max_epoch "$MAX_EPOCH" --train_bs "$TRAIN_BS" --order_n "$ORDER_N" --seed "$SEED" \
-      --output_dir "$OUTPUT_DIR" --device "$DEVICE" "$@" 2>&1 | tee -a "$OUTPUT_DIR/run_enc_sim.log"
+    echo "== train $SIM_NAME on $task ($metric)" | tee -a "$LOG"
+    python3 train.py --sim_name "$SIM_NAME" --task "$task" --metric "$metric" --seed "$SEED" \
+      --output_dir "$OUTPUT_DIR" --device "$DEVICE" "${extra[@]}" "$@" 2>&1 | tee -a "$LOG"
   done
 done

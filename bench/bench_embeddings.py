@@ -20,14 +20,10 @@ import logging
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gptfluence import encoders  # noqa: E402
 

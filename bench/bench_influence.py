@@ -18,14 +18,10 @@ Prints both times (best of --repeats), the ratio, and the largest difference bet
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gptfluence.influence import influence, reference_influence  # noqa: E402
 from gptfluence.runs import load_runs  # noqa: E402

@@ -1,6 +1,6 @@
 """Benchmark: per-step test scoring of the run maker vs the naive way.
 
-Fast (gptfluence.dynamics.score_losses): length-sorted padded batches, the transformer body
+Fast (gptfluence.runmaker.score_losses): length-sorted padded batches, the transformer body
 once per batch, the output layer applied only at the scored (output-token) positions.
 Naive (score_losses_naive): one test example at a time, full-vocabulary logits at every
 position. Both give the same numbers (the max difference is printed). Also measures
@@ -21,9 +21,6 @@ import argparse
 import logging
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 logger = logging.getLogger("bench_scoring")
 
@@ -64,7 +61,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     import torch
 
-    from gptfluence import dynamics as D
+    from gptfluence import runmaker as D
     from gptfluence import tasks
     from gptfluence.basemodel import get_base_model
 
@@ -99,7 +96,8 @@ def main(argv=None) -> int:
     train_steps(1)  # warm-up (optimizer state allocation)
     t_train, _ = timed(lambda: train_steps(args.train_steps))
     n_tok = sum(len(e.ids) for e in test_encs) / len(test_encs)
-    print(f"model {args.model} ({sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params, vocab {model.get_output_embeddings().weight.shape[0]}), "
+    n_params, vocab = sum(p.numel() for p in model.parameters()) / 1e6, model.get_output_embeddings().weight.shape[0]
+    print(f"model {args.model} ({n_params:.2f} M params, vocab {vocab}), "
           f"task {args.task}, {len(test_encs)} test examples of {n_tok:.1f} tokens on average, "
           f"torch threads {torch.get_num_threads()}, device {device}")
     print(f"fast scoring : {t_fast:.3f} s  ({len(test_encs) / t_fast:.1f} examples/s)")

@@ -19,33 +19,34 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from gptfluence.encoders import embed_texts  # noqa: E402
 from gptfluence.io import load_samples  # noqa: E402
 from gptfluence.metrics import evaluate  # noqa: E402
-from gptfluence.rollout import rollout  # noqa: E402
+from gptfluence.rollout import (  # noqa: E402
+    rollout,  # noqa: E402
+    teacher_forced,
+    transition_index,
+)
 from gptfluence.runs import load_runs  # noqa: E402
 from gptfluence.simulators import EncSim  # noqa: E402
 from gptfluence.synthetic import make_planted  # noqa: E402
 from gptfluence.training import Dynamics, TrainConfig, make_optimizer, validate  # noqa: E402
-from gptfluence.rollout import teacher_forced, transition_index  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes (8+2 runs, 40 x 40 examples, 32 steps)")
     p.add_argument("--ref_epochs", type=int, default=2, help="reference training epochs that set the target MSE")
-    p.add_argument("--ours_bs", type=int, default=16384, help="our minibatch of transitions (the per-step cost is the MLPs over all examples, so large batches are nearly free)")
+    p.add_argument("--ours_bs", type=int, default=16384,
+                   help="our minibatch of transitions (the per-step cost is the MLPs over all examples, so large "
+                        "batches are nearly free)")
     p.add_argument("--ours_lr", type=float, default=3e-3, help="our learning rate")
     p.add_argument("--ours_max_epochs", type=int, default=60, help="give up after this many of our epochs")
     p.add_argument("--rollout_runs", type=int, default=None, help="runs in the rollout timing (default all)")

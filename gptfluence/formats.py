@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from .io import DataError, atomic_open, iter_jsonl, write_jsonl
+from .io import DataError, iter_jsonl, write_jsonl
 
 METRIC_FIELDS = ("loss", "rouge1", "rouge2", "rougeL", "bleu")
 
@@ -179,14 +179,18 @@ class LogSteps:
     """What log.out says about the optimizer steps of a run.
 
     samples_id: step -> training ids of that step's batch (the last line wins for a repeated step).
+    learning_rates: step -> 'learning_rate' of that step's record, where the log has one.
     repeated:   step -> 1-based line numbers of every line of that step (only steps seen more than once).
     n_lines / n_unrelated: lines read / lines without a step record (ignored).
+    n_bad: lines skipped as unparseable (only with strict=False).
     """
     path: Path
     samples_id: dict = field(default_factory=dict)
+    learning_rates: dict = field(default_factory=dict)
     repeated: dict = field(default_factory=dict)
     n_lines: int = 0
     n_unrelated: int = 0
+    n_bad: int = 0
 
 
 def _check_log_record(path, lineno, rec) -> tuple[int, list[int]]:
@@ -208,11 +212,12 @@ def _check_log_record(path, lineno, rec) -> tuple[int, list[int]]:
     return step, out
 
 
-def read_log(path: str | os.PathLike) -> LogSteps:
-    """Parse a raw run's log.out (see parse_log_records for what a line may hold).
+def read_log(path: str | os.PathLike, strict: bool = True) -> LogSteps:
+    """Parse a raw run's log.out (see parse_log_records for what a line may hold): the one log.out parser.
 
     Raises DataError naming the file if it is missing or holds no step record, and file:line for a
-    'samples_id' record that cannot be parsed or lacks an integer 'step'.
+    'samples_id' record that cannot be parsed or lacks an integer 'step' (with strict=False such lines
+    are skipped and counted in n_bad instead).
     """
     path = Path(path)
     if not path.is_file():
@@ -225,13 +230,19 @@ def read_log(path: str | os.PathLike) -> LogSteps:
             out.n_lines += 1
             try:
                 recs = parse_log_records(line)
-            except ValueError as e:
-                raise DataError(f"{path}:{lineno}: {e}: {line.strip()[:100]!r}") from None
+                checked = [(_check_log_record(path, lineno, rec), rec) for rec in recs]
+            except (ValueError, DataError) as e:
+                if strict:
+                    msg = str(e) if isinstance(e, DataError) else f"{path}:{lineno}: {e}: {line.strip()[:100]!r}"
+                    raise DataError(msg) from None
+                out.n_bad += 1
+                continue
             if not recs:
                 out.n_unrelated += 1
-            for rec in recs:
-                step, ids = _check_log_record(path, lineno, rec)
+            for (step, ids), rec in checked:
                 out.samples_id[step] = ids
+                if isinstance(rec.get("learning_rate"), (int, float)):
+                    out.learning_rates[step] = float(rec["learning_rate"])
                 lines_of.setdefault(step, []).append(lineno)
     if not out.samples_id:
         raise DataError(f"{path}: no step records (expected lines like "
@@ -363,3 +374,53 @@ def _checked_points(path, lineno, tid, traj, metric) -> list[tuple[int, float]]:
         v = p.get("loss", p.get(metric))
         points.append((step, _number(path, lineno, f"id {tid} step {step} value", v)))
     return points
+
+
+# ----------------------------------------------------------------------------------------------
+# Predicted trajectories (test.py's pred_and_gt_<metric>_trajectories.out)
+# ----------------------------------------------------------------------------------------------
+
+def write_pred_and_gt(path: str | os.PathLike, run_names: Sequence[str], steps, test_ids, true, pred, mask) -> None:
+    """Write predicted and true trajectories in the released layout: one JSON line per test example, a list
+    with one object per run {"gt_loss": [...], "pred_loss": [...], "step": [...]} (the keys say "loss" for
+    every metric; element 0 is the start point), plus "run" (folder name) and "id" (test id) in each object.
+    A step without a recorded true value has gt null.
+
+    steps [T]; test_ids [N]; true, pred [R, N, T]; mask [R, N, T] (tensors or nested lists).
+    """
+    steps = [int(s) for s in (steps.tolist() if hasattr(steps, "tolist") else steps)]
+    ids = [int(i) for i in (test_ids.tolist() if hasattr(test_ids, "tolist") else test_ids)]
+    true = true.tolist() if hasattr(true, "tolist") else true
+    pred = pred.tolist() if hasattr(pred, "tolist") else pred
+    mask = mask.tolist() if hasattr(mask, "tolist") else mask
+    names = [Path(str(n)).name for n in run_names]
+
+    def rows():
+        for n, tid in enumerate(ids):
+            yield [{"gt_loss": [float(v) if m else None for v, m in zip(true[r][n], mask[r][n])],
+                    "pred_loss": [float(v) for v in pred[r][n]], "step": steps, "run": name, "id": tid}
+                   for r, name in enumerate(names)]
+    write_jsonl(path, rows())
+
+
+def read_pred_and_gt(path: str | os.PathLike) -> dict[tuple[str, int], dict]:
+    """{(run, test id): {"steps", "gt", "pred"}} of a pred_and_gt file. Reads the released layout (a list of
+    per-run objects per line; runs without a name become "run<j>", test ids the line number from 0) and the
+    one-object-per-line layout {"run", "id", "steps", "gt", "pred"} of earlier versions.
+    Raises DataError naming the file and line of a malformed record.
+    """
+    out: dict[tuple[str, int], dict] = {}
+    for k, (lineno, obj) in enumerate(iter_jsonl(path)):
+        items = obj if isinstance(obj, list) else [obj]
+        for j, it in enumerate(items):
+            if isinstance(it, dict) and {"gt_loss", "pred_loss", "step"} <= set(it):
+                key = (str(it.get("run", f"run{j}")), int(it.get("id", k)))
+                out[key] = {"steps": it["step"], "gt": it["gt_loss"], "pred": it["pred_loss"]}
+            elif isinstance(it, dict) and {"run", "id", "steps", "gt", "pred"} <= set(it):
+                out[(str(it["run"]), int(it["id"]))] = {"steps": it["steps"], "gt": it["gt"], "pred": it["pred"]}
+            else:
+                raise DataError(f"{path}:{lineno}: expected a list of {{'gt_loss', 'pred_loss', 'step'}} objects "
+                                "(one per run)")
+    if not out:
+        raise DataError(f"{path}: no trajectories")
+    return out

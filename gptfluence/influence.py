@@ -336,9 +336,9 @@ def influence_from_factors(A: torch.Tensor, B: torch.Tensor, batches: torch.Tens
         means.append(mn)
         trajs.append(tr)
     final, mean = torch.cat(finals, 1), torch.cat(means, 1)
-    return InfluenceResult(final=_signed(final, mode, higher_is_better), trajectory=_signed(mean, mode, higher_is_better),
-                           baseline=base[:, 0], used=used[:, idx], train_idx=idx.cpu(), mode=mode,
-                           higher_is_better=higher_is_better,
+    return InfluenceResult(final=_signed(final, mode, higher_is_better),
+                           trajectory=_signed(mean, mode, higher_is_better), baseline=base[:, 0],
+                           used=used[:, idx], train_idx=idx.cpu(), mode=mode, higher_is_better=higher_is_better,
                            delta=torch.cat(trajs, 1) if return_trajectory else None)
 
 
@@ -460,9 +460,9 @@ def self_influence(sim: Simulator, batches: torch.Tensor, init, mode: str = "rem
         means.append(mn)
         bases.append(base[..., 0, :])
     final, mean = torch.cat(finals, 1), torch.cat(means, 1)
-    return InfluenceResult(final=_signed(final, mode, higher_is_better), trajectory=_signed(mean, mode, higher_is_better),
-                           baseline=torch.cat(bases, 1), used=used, train_idx=diag.cpu(), mode=mode,
-                           higher_is_better=higher_is_better)
+    return InfluenceResult(final=_signed(final, mode, higher_is_better),
+                           trajectory=_signed(mean, mode, higher_is_better), baseline=torch.cat(bases, 1),
+                           used=used, train_idx=diag.cpu(), mode=mode, higher_is_better=higher_is_better)
 
 
 # ----------------------------------------------------------------------------------------------

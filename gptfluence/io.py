@@ -148,11 +148,29 @@ def sample_target(sample: dict) -> str:
     return inp[len(ctx):]
 
 
-def file_fingerprint(path: str | os.PathLike) -> dict:
-    """Size and sha256 of a file: detects a sample file that changed since a checkpoint was made."""
+def file_sha256(path: str | os.PathLike, sampled: bool = False, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's content: the one hasher of the package.
+
+    sampled=True hashes only the size and the first and last `chunk` bytes (cheap for large
+    weight files whose identity is all that matters).
+    """
     import hashlib
+    path = Path(path)
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return {"size": os.path.getsize(path), "sha256": h.hexdigest()}
+        if sampled:
+            size = path.stat().st_size
+            h.update(str(size).encode())
+            h.update(f.read(chunk))
+            if size > chunk:
+                f.seek(max(chunk, size - chunk))
+                h.update(f.read(chunk))
+        else:
+            for block in iter(lambda: f.read(chunk), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def file_fingerprint(path: str | os.PathLike) -> dict:
+    """Size and sha256 of a file: detects a sample file that changed since a checkpoint was made."""
+    return {"size": os.path.getsize(path), "sha256": file_sha256(path)}

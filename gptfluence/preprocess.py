@@ -25,7 +25,6 @@ This module does not import torch (its worker processes start fast).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -33,7 +32,7 @@ import math
 import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -44,6 +43,7 @@ log = logging.getLogger(__name__)
 
 PREPROCESS_VERSION = 1
 MARKER = ".complete"
+RUN_ARGS, RUN_DONE = "run_args.json", "run_done.json"  # the run maker's start / completion marks
 DEFAULT_METRICS = ("loss",)
 ALL_METRICS = ("loss", "bleu", "rougeL", "rouge1", "rouge2")
 FLAN_TASKS = tuple(FLAN_TEST_OFFSETS)
@@ -54,7 +54,7 @@ class RunReport:
     """What happened to one run. Gap counts are per metric; steps are optimizer steps."""
     name: str
     out_dir: str
-    status: str  # "processed" or "skipped"
+    status: str  # "processed", "skipped" (complete before) or "incomplete" (raw run still being written)
     n_log_steps: int = 0
     n_recorded_steps: dict = field(default_factory=dict)   # metric -> recorded steps
     n_test: dict = field(default_factory=dict)             # metric -> test examples
@@ -189,15 +189,21 @@ def _check_owner(owner: dict, vals: Mapping[int, float], offset: int, task: str,
 
 def preprocess_run(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, task: str,
                    metrics: Sequence[str] = DEFAULT_METRICS, subtasks: Mapping[str, int] | None = None,
-                   allow_nonfinite: bool = False, overwrite: bool = False) -> RunReport:
+                   allow_nonfinite: bool = False, overwrite: bool = False, train_id_offset: int = 0) -> RunReport:
     """Convert one raw run dir into a processed run dir (see the module docstring for the rules).
 
     subtasks: sub-task name -> global test-id offset (FLAN); None means {task: 0}.
+    train_id_offset: added to every training id (out-of-distribution runs whose training examples sit at
+    ids offset.. of a larger pool file, e.g. 1200 in the FLAN pool).
     Returns a RunReport; raises DataError naming the path and what was expected on bad input.
     """
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     subtasks = dict(subtasks) if subtasks else {task: 0}
     report = RunReport(name=raw_dir.name, out_dir=str(out_dir), status="processed")
+    if raw_dir.is_dir() and still_being_written(raw_dir):
+        report.status = "incomplete"
+        return report
+    remove_orphan_temporaries(out_dir)
     if not raw_dir.is_dir():
         raise DataError(f"{raw_dir}: run directory not found (expected a raw run dir with log.out and "
                         f"loss_<task>/ checkpoint folders)")
@@ -205,7 +211,7 @@ def preprocess_run(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, task:
         raise DataError(f"{raw_dir / 'log.out'}: file not found (expected one {{'loss', 'step', 'samples_id'}} "
                         f"line per optimizer step)")
     sources = collect_sources(raw_dir, metrics, subtasks)
-    fp = fingerprint(raw_dir, sources, metrics, subtasks)
+    fp = fingerprint(raw_dir, sources, metrics, {**subtasks, "_train_id_offset": train_id_offset})
     done, old_fp = is_complete(out_dir, metrics)
     if done and not overwrite:
         report.status, report.stale = "skipped", old_fp != fp
@@ -223,7 +229,8 @@ def preprocess_run(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, task:
         per_task = [(t, sources[(metric, t)][1]) for t in subtasks]
         trajectories[metric] = _read_metric(metric, per_task, subtasks, logged.samples_id,
                                             allow_nonfinite, report)
-    write_processed_run(out_dir, logged.samples_id, trajectories)
+    samples_id = {st: [i + train_id_offset for i in ids] for st, ids in logged.samples_id.items()}
+    write_processed_run(out_dir, samples_id, trajectories)
     write_json(out_dir / MARKER, {"version": PREPROCESS_VERSION, "fingerprint": fp, "metrics": list(metrics),
                                   "subtasks": subtasks, "source": str(raw_dir)})
     _log_run(report)
@@ -257,17 +264,33 @@ def _short(xs, k=8) -> str:
 # Many runs
 # ----------------------------------------------------------------------------------------------
 
-def find_raw_runs(raw_root: str | os.PathLike, run_glob: str) -> list[Path]:
-    """Sorted raw run dirs under raw_root matching run_glob. Raises DataError when there is none."""
+def find_raw_runs(raw_root: str | os.PathLike, run_globs: str | Sequence[str]) -> list[Path]:
+    """Sorted raw run dirs under raw_root matching any of run_globs. Raises DataError when there is none."""
     raw_root = Path(raw_root)
+    globs = [run_globs] if isinstance(run_globs, str) else list(run_globs)
     if not raw_root.is_dir():
         raise DataError(f"{raw_root}: raw run root not found (expected a folder holding raw run dirs "
-                        f"matching {run_glob!r})")
-    runs = sorted(p for p in raw_root.glob(run_glob) if p.is_dir())
+                        f"matching {' or '.join(globs)})")
+    runs = sorted({p for g in globs for p in raw_root.glob(g) if p.is_dir()})
     if not runs:
-        raise DataError(f"{raw_root}: no run dirs match {run_glob!r} (expected raw run dirs such as "
+        raise DataError(f"{raw_root}: no run dirs match {' or '.join(globs)} (expected raw run dirs such as "
                         f"output_<task>_bs-4_..._seed-1)")
     return runs
+
+
+def still_being_written(raw_dir: Path) -> bool:
+    """A run made by utils/make_runs.py that has no completion mark yet (run_args.json without run_done.json):
+    in progress or interrupted. Downloaded runs carry neither file and count as complete."""
+    return (raw_dir / RUN_ARGS).is_file() and not (raw_dir / RUN_DONE).is_file()
+
+
+def remove_orphan_temporaries(out_dir: Path) -> int:
+    """Delete temporary files an interrupted atomic write left in out_dir; returns how many."""
+    n = 0
+    for p in out_dir.glob(".*.tmp") if out_dir.is_dir() else []:
+        p.unlink(missing_ok=True)
+        n += 1
+    return n
 
 
 def _job(kwargs: dict) -> RunReport:
@@ -277,7 +300,7 @@ def _job(kwargs: dict) -> RunReport:
 def preprocess_runs(raw_dirs: Sequence[Path], output_dir: str | os.PathLike, task: str,
                     metrics: Sequence[str] = DEFAULT_METRICS, subtasks: Mapping[str, int] | None = None,
                     allow_nonfinite: bool = False, overwrite: bool = False, workers: int = 1,
-                    progress: bool = True) -> list[RunReport]:
+                    progress: bool = True, train_id_offset: int = 0) -> list[RunReport]:
     """preprocess_run for every raw dir into output_dir/<raw dir name>, with `workers` processes.
 
     The outputs do not depend on `workers`. Reports come back in the order of raw_dirs.
@@ -286,7 +309,7 @@ def preprocess_runs(raw_dirs: Sequence[Path], output_dir: str | os.PathLike, tas
 
     jobs = [dict(raw_dir=Path(d), out_dir=Path(output_dir) / Path(d).name, task=task, metrics=list(metrics),
                  subtasks=dict(subtasks) if subtasks else None, allow_nonfinite=allow_nonfinite,
-                 overwrite=overwrite) for d in raw_dirs]
+                 overwrite=overwrite, train_id_offset=train_id_offset) for d in raw_dirs]
     bar = dict(total=len(jobs), desc="preprocess", unit="run", disable=not progress)
     if workers <= 1 or len(jobs) <= 1:
         return [_job(j) for j in tqdm(jobs, **bar)]
@@ -299,6 +322,10 @@ def summarize(reports: Sequence[RunReport]) -> str:
     done = [r for r in reports if r.status == "processed"]
     skipped = [r for r in reports if r.status == "skipped"]
     lines = [f"runs: {len(done)} processed, {len(skipped)} skipped (already complete; --overwrite redoes them)"]
+    pending = [r.name for r in reports if r.status == "incomplete"]
+    if pending:
+        lines.append(f"  {len(pending)} raw runs skipped as still being written (no run_done.json): "
+                     f"{_short(pending, 3)}")
     stale = [r.name for r in skipped if r.stale]
     if stale:
         lines.append(f"  {len(stale)} skipped runs have changed raw files: {_short(stale, 3)}")
@@ -325,71 +352,3 @@ def summarize(reports: Sequence[RunReport]) -> str:
 def _spread(xs) -> str:
     xs = list(xs)
     return str(xs[0]) if min(xs) == max(xs) else f"{min(xs)}..{max(xs)}"
-
-
-# ----------------------------------------------------------------------------------------------
-# Command line (the four utils/construct_runs-data*.py scripts are thin wrappers around these)
-# ----------------------------------------------------------------------------------------------
-
-def add_common_args(p: argparse.ArgumentParser, default_task: str, default_metrics: Sequence[str],
-                    default_workers: int) -> argparse.ArgumentParser:
-    """The flags every construct_runs-data*.py script takes."""
-    p.add_argument("--raw_root", type=str, default="gptdynamics/runs_raw",
-                   help="folder holding the raw run dirs (utils/make_runs.py --output_dir, or where "
-                        "gptdynamics.tar was extracted)")
-    p.add_argument("--output_root", type=str, default="runs",
-                   help="processed runs go to <output_root>/<task>/<raw run dir name>/")
-    p.add_argument("--task", type=str, default=default_task, help="task name (raw folders loss_<task>/ ...)")
-    p.add_argument("--run_glob", type=str, default=None,
-                   help="glob of raw run dir names under --raw_root (default: output_<task>_*)")
-    p.add_argument("--metrics", type=str, default=",".join(default_metrics),
-                   help="comma-separated metrics to extract (loss, bleu, rougeL, rouge1, rouge2)")
-    p.add_argument("--overwrite", action="store_true", help="redo runs that are already complete")
-    p.add_argument("--allow_nonfinite", action="store_true",
-                   help="drop NaN/inf values as gaps (counted) instead of refusing the run")
-    p.add_argument("--workers", type=int, default=default_workers, help="worker processes (one run each)")
-    p.add_argument("--no_progress", action="store_true", help="disable progress bars")
-    p.add_argument("--log_level", type=str, default="INFO", help="logging level")
-    return p
-
-
-def add_flan_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The extra flag of the FLAN (instruction tuning) scripts."""
-    p.add_argument("--tasks", type=str, default=",".join(FLAN_TASKS),
-                   help="comma-separated FLAN sub-tasks (one loss_/metric_ folder each in a raw run); global "
-                        f"test id = local id + offset {FLAN_TEST_OFFSETS}")
-    return p
-
-
-def parse_list(text: str, what: str) -> list[str]:
-    items = [x.strip() for x in str(text).split(",") if x.strip()]
-    if not items:
-        raise DataError(f"empty {what} list {text!r} (expected comma-separated names)")
-    return items
-
-
-def flan_offsets(tasks: Sequence[str]) -> dict[str, int]:
-    """Sub-task -> global test-id offset; DataError for an unknown sub-task."""
-    unknown = [t for t in tasks if t not in FLAN_TEST_OFFSETS]
-    if unknown:
-        raise DataError(f"unknown FLAN sub-tasks {unknown} (expected some of {list(FLAN_TEST_OFFSETS)})")
-    return {t: FLAN_TEST_OFFSETS[t] for t in tasks}
-
-
-def run_cli(args: argparse.Namespace) -> list[RunReport]:
-    """Run a construct_runs-data*.py job from parsed flags; prints the summary, returns the reports."""
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(levelname)s %(name)s: %(message)s")
-    metrics = parse_list(args.metrics, "metric")
-    subtasks = flan_offsets(parse_list(args.tasks, "task")) if getattr(args, "tasks", None) else None
-    raw_dirs = find_raw_runs(args.raw_root, args.run_glob or f"output_{args.task}_*")
-    out = Path(args.output_root) / args.task
-    log.info("%d raw runs under %s -> %s (metrics %s)", len(raw_dirs), args.raw_root, out, metrics)
-    reports = preprocess_runs(raw_dirs, out, args.task, metrics, subtasks, args.allow_nonfinite,
-                              args.overwrite, args.workers, progress=not args.no_progress)
-    print(summarize(reports))
-    return reports
-
-
-def reports_as_dicts(reports: Sequence[RunReport]) -> list[dict]:
-    return [asdict(r) for r in reports]

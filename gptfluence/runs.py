@@ -336,7 +336,7 @@ def _handle_nonfinite(names, sel, steps, values, mask, allow_nonfinite) -> None:
     if not allow_nonfinite:
         raise DataError(f"{int(per_run.sum())} non-finite values: " + "; ".join(parts[:10])
                         + (f"; +{len(parts) - 10} more runs" if len(parts) > 10 else "")
-                        + " (pass allow_nonfinite=True to mask them)")
+                        + " (pass --allow_nonfinite to mask them)")
     log.warning("masking %d non-finite values: %s", int(per_run.sum()), "; ".join(parts[:10]))
     mask &= ~bad
 

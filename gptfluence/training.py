@@ -12,14 +12,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
 from .metrics import evaluate
-from .rollout import rollout, teacher_forced, transition_index
+from .rollout import teacher_forced, transition_index
 from .simulators.base import Simulator
 
 log = logging.getLogger("gptfluence.training")
@@ -105,24 +104,39 @@ class TrainState:
 
 
 def make_optimizer(sim: Simulator, cfg: TrainConfig, total_steps: int):
-    """Adam with coupled L2 (weight_decay), linear warm-up over cfg.warmup_steps, then linear decay to 0."""
+    """Adam with coupled L2 (weight_decay), linear warm-up over cfg.warmup_steps, then linear decay to 0
+    (transformers' get_linear_schedule_with_warmup)."""
+    from transformers import get_linear_schedule_with_warmup
     opt = torch.optim.Adam(sim.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(0, min(cfg.warmup_steps, total_steps - 1))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
-
-    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    return opt, get_linear_schedule_with_warmup(opt, warm, max(total_steps, 1))
 
 
 def validate(sim: Simulator, data: Dynamics) -> dict:
-    """Roll every run out from its true first value; evaluate() of the result."""
+    """Roll every run out from its true first value (Simulator.predict); evaluate() of the result."""
     sim.eval()
-    pred = rollout(sim, data.batches, data.values[..., 0], data.test_rows)
+    with torch.no_grad():
+        pred = sim.predict(data.batches, data.values[..., 0], data.test_rows, data.steps)
     sim.train()
     return evaluate(pred.cpu(), data.values.cpu(), data.mask.cpu())
+
+
+def fit_closed_form(sim: Simulator, valid: Dynamics | None, save=None) -> TrainState:
+    """The 'training' of a simulator without gradient parameters (fitted in Simulator.fit_data): one
+    validation for the record, then the best and last checkpoints."""
+    state = TrainState()
+    rec = {"epoch": 0, "train_mse": None, "seconds": 0.0}
+    if valid is not None:
+        m = validate(sim, valid)
+        rec.update(valid_mse=m["all_steps_mse_mean"], valid_mae=m["all_steps_mae_mean"],
+                   valid_spearman=m["final_step_spearman_mean"], valid_diverged=m["diverged_trajectories"])
+        state.best_val = m["all_steps_mse_mean"] if m["all_steps_mse_mean"] is not None else math.inf
+    state.best_epoch = 0
+    state.history.append(rec)
+    if save:
+        save("best", state, None, None)
+        save("last", state, None, None)
+    return state
 
 
 def fit(sim: Simulator, train: Dynamics, valid: Dynamics | None, cfg: TrainConfig,

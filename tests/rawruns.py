@@ -28,8 +28,8 @@ def write_raw_run(run_dir, task: str = "rte", n_steps: int = 8, n_test: int = 5,
                   batch_size: int = 4, seed: int = 0, every: int = 1, missing_steps: Sequence[int] = (),
                   drop: Mapping[int, Sequence[int]] | None = None, nonfinite: Mapping[int, int] | None = None,
                   repeat_step: int | None = None, metrics: bool = False, debris: bool = True,
-                  subtasks: Mapping[str, int] | None = None, missing_sub_steps: Mapping[str, Sequence[int]] | None = None
-                  ) -> dict:
+                  subtasks: Mapping[str, int] | None = None,
+                  missing_sub_steps: Mapping[str, Sequence[int]] | None = None) -> dict:
     """Write a raw run; returns the expected processed content (see the module docstring).
 
     every: write checkpoint files only at steps divisible by `every`; missing_steps: no checkpoint file there;

@@ -7,7 +7,6 @@ direct loop computation; first-order SGD dynamics must be recovered (a ~ 1 / bat
 end-to-end test makes real tiny runs with the run maker and scores them with utils/run_tracin.main.
 """
 
-import importlib.util
 import json
 import math
 import os
@@ -21,6 +20,7 @@ import pytest
 import torch
 
 from gptfluence import baselines as B
+from gptfluence.cli import construct_runs, run_tracin
 from gptfluence.formats import RawRunWriter
 from gptfluence.io import DataError, atomic_open
 from gptfluence.preprocess import preprocess_run
@@ -29,15 +29,6 @@ from gptfluence.runs import load_run, load_runs
 ROOT = Path(__file__).resolve().parents[1]
 N_POOL, N_TEST, V, H, S, BS = 8, 4, 3, 5, 8, 2
 
-
-def _load_script(name, rel):
-    spec = importlib.util.spec_from_file_location(name, ROOT / rel)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-run_tracin = _load_script("run_tracin_script", "utils/run_tracin.py")
 
 
 # ----------------------------------------------------------------------------- hand-made linear runs
@@ -185,7 +176,7 @@ def test_tracin_all_equals_hand_computation(lin):
 
 def test_tracin_k_picks_checkpoints(lin):
     assert B.select_checkpoints(range(1, 97), 10) == [1, 12, 22, 33, 43, 54, 64, 75, 85, 96]
-    from gptfluence.dynamics import parse_grad_steps
+    from gptfluence.runmaker import parse_grad_steps
     assert B.select_checkpoints(range(1, 97), 10) == parse_grad_steps("10", 96)
     assert B.select_checkpoints([2, 4, 6, 8], 3) == [2, 6, 8]  # round(1.5) = 2: Python rounds half to even
     assert B.select_checkpoints([2, 4, 6], 10) == [2, 4, 6] and B.select_checkpoints([2, 4, 6], None) == [2, 4, 6]
@@ -356,18 +347,20 @@ def test_main_on_linear_runs_writes_outputs(lin, tmp_path):
     assert saved["sim_name"] == "tracin_cp(all)" and saved["metric"] == "loss" and saved["task"] == "lin"
     assert saved["scale"] == pytest.approx(1 / BS, rel=0.1) and saved["num_test_examples"] == 3
     assert saved["all_steps_mse_mean"] == pytest.approx(m["all_steps_mse_mean"]) and m["all_steps_mse_mean"] < 1e-3
-    assert json.loads((save / "args.json").read_text())["num_checkpoints"] == "all"
-    rows = [json.loads(x) for x in (save / "pred_and_gt_loss_trajectories.out").read_text().splitlines()]
-    assert [r["id"] for r in rows] == [1, 2, 3] and rows[0]["run"] == "lin_seed-4"
-    assert rows[0]["steps"] == list(range(1, S + 1)) and rows[0]["pred"][0] == rows[0]["gt"][0]
-    mse = sum(sum((p - g) ** 2 for p, g in zip(r["pred"][1:], r["gt"][1:])) / (S - 1) for r in rows) / 3
+    assert json.loads((save / "spec.json").read_text())["num_checkpoints"] is None  # 'all': every checkpoint
+    lines = [json.loads(x) for x in (save / "pred_and_gt_loss_trajectories.out").read_text().splitlines()]
+    assert [[r["id"] for r in line] for line in lines] == [[1], [2], [3]]  # one line per test id, a run per entry
+    rows = [line[0] for line in lines]
+    assert rows[0]["run"] == "lin_seed-4" and set(rows[0]) == {"gt_loss", "pred_loss", "step", "run", "id"}
+    assert rows[0]["step"] == list(range(1, S + 1)) and rows[0]["pred_loss"][0] == rows[0]["gt_loss"][0]
+    mse = sum(sum((p - g) ** 2 for p, g in zip(r["pred_loss"][1:], r["gt_loss"][1:])) / (S - 1) for r in rows) / 3
     assert mse == pytest.approx(m["all_steps_mse_mean"], rel=1e-4)
 
 
 def test_main_on_real_tiny_runs(tmp_path_factory):
     """The run maker's tiny preset: 3 runs x 4 steps with features at every step, preprocessed with
     utils/construct_runs-data.py, then TracIn-CP(2) and Grad-Dot through run_tracin.main."""
-    from gptfluence import dynamics as D
+    from gptfluence import runmaker as D
     from gptfluence import tasks
     from gptfluence.basemodel import PRESETS, get_base_model
 
@@ -384,8 +377,7 @@ def test_main_on_real_tiny_runs(tmp_path_factory):
                     grad_steps="all", grad_dim=16, grad_seed=0, bf16=False, tf32=False, eval_batch_size=8)
     maker = D.RunMaker(model, tok, pool, test, settings, progress=False)
     raw_dirs = D.make_runs(maker, [1, 2, 3], tmp / "raw")
-    construct = _load_script("construct_runs_data", "utils/construct_runs-data.py")
-    construct.main(["--raw_root", str(tmp / "raw"), "--task", "sst2", "--output_root", str(tmp / "runs")])
+    construct_runs.main(["--raw_root", str(tmp / "raw"), "--task", "sst2", "--output_root", str(tmp / "runs")])
     proc = [str(tmp / "runs" / "sst2" / d.name) for d in raw_dirs]
     assert not (Path(proc[0]) / "grads").exists()  # the features are found under --raw_root
     out = {}

@@ -15,7 +15,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest
 import torch
 
-from gptfluence import dynamics as D
+from gptfluence import runmaker as D
 from gptfluence import tasks
 from gptfluence.basemodel import PRESETS, build_base_model, get_base_model
 from gptfluence.formats import checkpoint_path

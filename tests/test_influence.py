@@ -17,9 +17,12 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from gptfluence import influence as I  # noqa: E402
-from gptfluence.checkpoint import build_simulator  # noqa: E402
 from gptfluence.io import DataError  # noqa: E402
-from gptfluence.simulators import EncSim, Simfluence  # noqa: E402
+from gptfluence.simulators import (  # noqa: E402
+    EncSim,
+    Simfluence,
+    make_simulator,  # noqa: E402
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -34,13 +37,13 @@ def _one_thread():
 def small_sim(name, order=1, P=9, N=5, d=8, M=3, seed=0):
     g = torch.Generator().manual_seed(seed)
     if name == "original":
-        sim = build_simulator(name, {"n_train": P, "n_test": N, "order": order, "batch_size": M})
+        sim = make_simulator(name, {"n_train": P, "n_test": N, "order": order, "batch_size": M})
         with torch.no_grad():
             sim.A.add_(0.05 * torch.randn(sim.A.shape, generator=g))
             sim.B.add_(0.05 * torch.randn(sim.B.shape, generator=g))
         return sim
     torch.manual_seed(seed)
-    return build_simulator(name, {"order": order}, 0.3 * torch.randn(P, d, generator=g),
+    return make_simulator(name, {"order": order}, 0.3 * torch.randn(P, d, generator=g),
                            0.3 * torch.randn(N, d, generator=g))
 
 
@@ -124,7 +127,8 @@ def test_sign_convention_on_hand_made_simulator():
     assert res.final[0, 1, 0].item() == pytest.approx(-0.2)
     add = I.influence(sim, b, 2.0, mode="add", renormalize=False)
     assert add.final[0, :2, 0].tolist() == pytest.approx([0.2, -0.2])
-    bleu = I.influence(sim, b, 2.0, higher_is_better=True, renormalize=False)  # same numbers read as a higher-is-better metric
+    # the same numbers read as a higher-is-better metric
+    bleu = I.influence(sim, b, 2.0, higher_is_better=True, renormalize=False)
     assert bleu.final[0, :2, 0].tolist() == pytest.approx([-0.2, 0.2])
     hi, hs, li, ls = I.top_k(res.final[0, :2], 1)  # (removing the carrier 2 zeroes the loss: the most "harmful")
     assert hi.tolist() == [[0]] and li.tolist() == [[1]] and hs.item() == pytest.approx(0.2)
@@ -237,20 +241,20 @@ def test_read_curriculum_formats_and_errors(tmp_path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny Simfluence checkpoint made by train.py on planted runs."""
-    import train
+    from gptfluence.cli import train
     from gptfluence.synthetic import make_planted
     root = tmp_path_factory.mktemp("cli")
-    task = make_planted(root, n_train=24, n_test=12, n_runs=4, sample=16, epochs=2, batch=4, seed=1)
-    paths = {"planted": {"train": [str(d) for d in task.run_dirs[:3]], "test": [str(task.run_dirs[3])]}}
+    task = make_planted(root, n_train=24, n_test=12, n_runs=8, sample=16, epochs=2, batch=4, seed=1)
+    paths = {"planted": {"train": [str(d) for d in task.run_dirs[:7]], "test": [str(task.run_dirs[7])]}}
     out = train.main(["--sim_name", "original", "--task", "planted", "--data_paths_dict", json.dumps(paths),
                       "--train_data_path", str(task.train_path), "--eval_data_path", str(task.eval_path),
-                      "--valid_num", "1", "--max_epoch", "2", "--lr", "1e-3", "--no_progress",
+                      "--valid_num", "1", "--no_progress",
                       "--output_dir", str(root / "out")])
     return task, out, root
 
 
 def run_cli(*argv):
-    import influence as cli
+    from gptfluence.cli import influence as cli
     return cli.main([str(a) for a in argv])
 
 
@@ -258,7 +262,7 @@ def test_cli_end_to_end(trained, capsys):
     from gptfluence.checkpoint import load_checkpoint, simulator_from_checkpoint
     from gptfluence.runs import load_runs
     task, ckpt_dir, root = trained
-    run = task.run_dirs[3]
+    run = task.run_dirs[7]
     out = run_cli("--checkpoint", ckpt_dir, "--run_dir", run, "--test_ids", "0-2,5", "--top_k", "3",
                   "--save_dir", root / "inf", "--save_matrix", "--no_progress")
     text = capsys.readouterr().out
@@ -271,23 +275,26 @@ def test_cli_end_to_end(trained, capsys):
     sim = simulator_from_checkpoint(load_checkpoint(ckpt_dir))
     rs = load_runs([run], test_ids=[0, 1, 2, 5])
     res = I.influence(sim, rs.batches, rs.values[..., 0], rs.test_ids)
-    hi, hs, li, ls = I.top_k(res.final[0], 3, res.used[0])
-    for n, r in enumerate(saved["results"]):
-        assert [e["train_id"] for e in r["helpful"]] == hi[n].tolist()
-        assert [e["score"] for e in r["harmful"]] == pytest.approx(ls[n].tolist(), abs=1e-9)
+    used = res.used[0].clone()
+    used[saved["unranked_unseen_train_ids"]] = False  # ids Simfluence never trained on are not ranked
+    hi, hs, li, ls = I.top_k(res.final[0], 3, used)
+    for n, r in enumerate(saved["results"]):  # helpful lists positive scores only, harmful negative ones only
+        assert [e["train_id"] for e in r["helpful"]] == [i for i, v in zip(hi[n].tolist(), hs[n].tolist()) if v > 0]
+        assert [e["score"] for e in r["harmful"]] == pytest.approx([v for v in ls[n].tolist() if v < 0], abs=1e-9)
         assert r["helpful"][0]["text"].startswith("Note:")
     rows = list(csv.DictReader(open(root / "inf" / "influence.csv")))
-    assert len(rows) == 4 * 2 * 3 and {r["kind"] for r in rows} == {"helpful", "harmful"}
+    assert len(rows) == sum(len(r["helpful"]) + len(r["harmful"]) for r in saved["results"]) > 0
+    assert {r["kind"] for r in rows} <= {"helpful", "harmful"}
     mat = torch.load(root / "inf" / "influence_matrix.pt")
     assert mat["final"].shape == (24, 4)
 
 
 def test_cli_curriculum_what_if_and_add(trained):
     task, ckpt_dir, root = trained
-    samples = [json.loads(line) for line in open(task.run_dirs[3] / "train_samples_id.json")]
+    samples = [json.loads(line) for line in open(task.run_dirs[7] / "train_samples_id.json")]
     what_if = write(root / "what_if.json", [dict(s, samples_id=[i for i in s["samples_id"] if i != 3])
                                             for s in samples])
-    out = run_cli("--checkpoint", ckpt_dir, "--curriculum", task.run_dirs[3] / "train_samples_id.json",
+    out = run_cli("--checkpoint", ckpt_dir, "--curriculum", task.run_dirs[7] / "train_samples_id.json",
                   "--init_value", "2.2", "--test_ids", "0-3", "--what_if", what_if, "--mode", "add",
                   "--insert_steps", "2-4", "--renormalize", "1", "--save_dir", root / "wi", "--no_progress")
     assert out["mode"] == "add" and "baseline_final - cf_added_final" in out["sign_convention"]
@@ -312,21 +319,21 @@ def test_cli_bad_inputs(trained, tmp_path):
     with pytest.raises(DataError, match="exactly one of --run_dir"):
         run_cli(*base)
     with pytest.raises(DataError, match=r"test ids \[40\] outside the test set"):
-        run_cli(*base, "--run_dir", task.run_dirs[3], "--test_ids", "0,40")
+        run_cli(*base, "--run_dir", task.run_dirs[7], "--test_ids", "0,40")
     texts = tmp_path / "texts.txt"
     texts.write_text("Note: a brand new text about football.\n")
     with pytest.raises(DataError, match="cannot embed or simulate new texts"):
-        run_cli(*base, "--run_dir", task.run_dirs[3], "--test_texts", texts)
+        run_cli(*base, "--run_dir", task.run_dirs[7], "--test_texts", texts)
     with pytest.raises(DataError, match="self-influence needs a feature-based simulator"):
-        run_cli(*base, "--run_dir", task.run_dirs[3], "--self_influence")
+        run_cli(*base, "--run_dir", task.run_dirs[7], "--self_influence")
     changed = tmp_path / "train_changed.json"
     changed.write_text(task.train_path.read_text().replace("Note:", "Memo:", 1))
-    with pytest.raises(DataError, match="--train_data_path .* differs from the file the checkpoint was trained on"):
-        run_cli(*base, "--run_dir", task.run_dirs[3], "--train_data_path", changed)
+    with pytest.raises(DataError, match="cannot simulate examples it never saw; the train sample file"):
+        run_cli(*base, "--run_dir", task.run_dirs[7], "--train_data_path", changed)
     fewer = tmp_path / "eval_fewer.json"
     fewer.write_text("".join(task.eval_path.read_text().splitlines(True)[:10]))
-    with pytest.raises(DataError, match="eval_fewer.json differs"):
-        run_cli(*base, "--run_dir", task.run_dirs[3], "--eval_data_path", fewer)
+    with pytest.raises(DataError, match="the eval sample file"):
+        run_cli(*base, "--run_dir", task.run_dirs[7], "--eval_data_path", fewer)
 
 
 def test_cli_feature_simulator_new_texts_and_self_influence(trained, tmp_path):
@@ -352,13 +359,13 @@ def test_cli_feature_simulator_new_texts_and_self_influence(trained, tmp_path):
     texts = tmp_path / "texts.txt"
     new = ["Note: striker goal stadium referee football league.", "Note: rocket orbit moon comet galaxy star."]
     texts.write_text("\n".join(new) + "\n")
-    out = run_cli("--checkpoint", tmp_path / "enc.pt", "--run_dir", task.run_dirs[3], "--test_texts", texts,
+    out = run_cli("--checkpoint", tmp_path / "enc.pt", "--run_dir", task.run_dirs[7], "--test_texts", texts,
                   "--self_influence", "--top_k", "4", "--embedding_cache", cache, "--save_dir", tmp_path / "o",
                   "--no_progress")
     assert [r["test_text"] for r in out["results"]] == new and all(r["test_id"] is None for r in out["results"])
     # same numbers as the library with the new texts' embeddings
     from gptfluence.runs import load_runs
-    rs = load_runs([task.run_dirs[3]])
+    rs = load_runs([task.run_dirs[7]])
     sim.set_examples(test_emb=embed_texts(new, cache_dir=cache, show_progress=False))
     res = I.influence(sim, rs.batches, rs.values[..., 0].mean(1, keepdim=True).expand(1, 2))
     hi, hs, _, _ = I.top_k(res.final[0], 4, res.used[0])

@@ -4,22 +4,20 @@ and a tiny end-to-end run of each command (tiny model pre-trained briefly into a
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "utils"))
-
-import influence_check as IC  # noqa: E402
-import mislabelled as ML  # noqa: E402
-from gptfluence import baselines as BL  # noqa: E402
-from gptfluence import dynamics as D  # noqa: E402
-from gptfluence import tasks  # noqa: E402
-from gptfluence.basemodel import PRESETS, get_base_model  # noqa: E402
-from gptfluence.io import DataError  # noqa: E402
+from gptfluence import baselines as BL
+from gptfluence import runmaker as D
+from gptfluence import tasks
+from gptfluence.basemodel import PRESETS, get_base_model
+from gptfluence.cli import influence_check as IC_CLI
+from gptfluence.cli import mislabelled as ML_CLI
+from gptfluence.experiments import influence_check as IC
+from gptfluence.experiments import mislabelled as ML
+from gptfluence.io import DataError
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +40,7 @@ def model_cache(tmp_path_factory, short_tiny):
 def test_predictions_and_accuracy_hand_case(monkeypatch):
     losses = torch.tensor([[1.0, 2.0], [3.0, 0.5], [1.0, 1.0]])
     assert D.predictions_from_losses(losses).tolist() == [0, 1, 0]
-    monkeypatch.setattr(D, "label_word_losses", lambda *a, **k: losses)
+    monkeypatch.setattr("gptfluence.runmaker.scoring.label_word_losses", lambda *a, **k: losses)
     samples = [{"id": 0, "label": 0}, {"id": 1, "label": 1}, {"id": 2, "label": 1}]
     acc, preds = D.label_word_accuracy(None, None, samples, ("negative", "positive"))
     assert acc == pytest.approx(2 / 3) and preds.tolist() == [0, 1, 0]
@@ -113,7 +111,7 @@ def test_tracin_example_influence_equals_direct_loop(grads_run):
 
 def test_relabel_restores_clean_labels():
     train, _ = tasks.build_task("sst2", 10, 2, seed=0, label_noise=0.4)
-    flipped = ML.flipped_ids(train)
+    flipped = {s['id'] for s in train if s.get('flipped')}
     assert len(flipped) == 4
     fix = sorted(flipped)[:2] + [i for i in range(10) if i not in flipped][:1]
     out = ML.relabel(train, fix)
@@ -124,7 +122,7 @@ def test_relabel_restores_clean_labels():
             assert o["input"] == o["context"] + " " + o["output"] and o["target"] == " " + o["output"]
         else:
             assert o == s
-    assert ML.flipped_ids(out) == flipped - set(fix)
+    assert {s['id'] for s in out if s.get('flipped')} == flipped - set(fix)
     assert train[fix[0]]["flipped"]  # the input list is not modified
     with pytest.raises(DataError, match="clean_label"):
         ML.relabel([{"id": 0, "context": "x"}], [0])
@@ -159,11 +157,9 @@ def _read(path):
 
 def test_influence_check_end_to_end(tmp_path, model_cache):
     out = tmp_path / "ic"
-    rc = IC.main(["--preset", "quick", "--runs", "4", "--shot", "16", "--sample", "8", "--epochs", "2",
-                  "--n_test", "6", "--n_examples", "2", "--k", "2", "--n_random", "1", "--max_epoch", "3",
-                  "--patience", "2", "--grad_dim", "16", "--out_dir", str(out), "--model_cache", str(model_cache),
-                  "--embedding_cache", str(tmp_path / "emb")])
-    assert rc == 0
+    IC_CLI.main(["--preset", "quick", "--runs", "4", "--shot", "16", "--sample", "8", "--epochs", "2",
+                 "--n_test", "6", "--n_examples", "2", "--k", "2", "--n_random", "1", "--grad_dim", "16",
+                 "--out_dir", str(out), "--model_cache", str(model_cache), "--no_progress"])
     for f in ("table.md", "scatter.png", "results.json", "args.json"):
         assert (out / f).is_file(), f
     res = _read(out / "results.json")
@@ -178,11 +174,9 @@ def test_influence_check_end_to_end(tmp_path, model_cache):
 
 def test_mislabelled_end_to_end(tmp_path, model_cache):
     out = tmp_path / "ml"
-    rc = ML.main(["--preset", "quick", "--shot", "10", "--sample", "6", "--runs", "3", "--n_test", "6",
-                  "--epochs", "1", "--bs", "2", "--fractions", "0.5,1.0", "--n_shuffles", "3", "--random_runs", "1",
-                  "--max_epoch", "3", "--patience", "2", "--grad_dim", "16", "--out_dir", str(out),
-                  "--model_cache", str(model_cache), "--embedding_cache", str(tmp_path / "emb")])
-    assert rc == 0
+    ML_CLI.main(["--preset", "quick", "--shot", "10", "--sample", "6", "--runs", "3", "--n_test", "6",
+                 "--epochs", "1", "--bs", "2", "--fractions", "0.5,1.0", "--n_shuffles", "3", "--random_runs", "1",
+                 "--grad_dim", "16", "--out_dir", str(out), "--model_cache", str(model_cache), "--no_progress"])
     for f in ("table.md", "mislabelled.png", "results.json", "args.json"):
         assert (out / f).is_file(), f
     res = _read(out / "results.json")
@@ -195,5 +189,5 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     assert all(math.isfinite(v) for v in res["scores"]["gptfluence"] + res["scores"]["tracin_cp"])
     assert any(v > 0 for v in res["scores"]["tracin_cp"])
     # the fully fixed training file has no flipped label left
-    fixed = [p for p in (out / "work" / "fixed").glob("*.json")]
-    assert any(not ML.flipped_ids([json.loads(line) for line in open(p)]) for p in fixed)
+    fixed = list((out / "work" / "fixed").rglob("*.json"))
+    assert any(not any(json.loads(line).get("flipped") for line in open(p)) for p in fixed)

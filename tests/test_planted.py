@@ -7,19 +7,21 @@ Simfluence on test examples Simfluence never saw in training.
 """
 
 import json
-import os
 
 import pytest
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+from gptfluence.cli import make_tables
+from gptfluence.cli import test as test_script
+from gptfluence.cli import train as train_script
+from gptfluence.cli.draw_pred_curves import main as draw_pred_curves
+from gptfluence.formats import read_pred_and_gt
+from gptfluence.io import DataError
+from gptfluence.metrics import evaluate
+from gptfluence.runs import load_runs
+from gptfluence.synthetic import make_planted
 
-import test as test_script  # noqa: E402
-import train as train_script  # noqa: E402
-from gptfluence.io import DataError  # noqa: E402
-from gptfluence.metrics import evaluate  # noqa: E402
-from gptfluence.runs import load_runs  # noqa: E402
-from gptfluence.synthetic import make_planted  # noqa: E402
+pytestmark = pytest.mark.slow
 
 SEEN, UNSEEN = ("0", "39"), ("40", "59")
 
@@ -84,8 +86,11 @@ def test_gptfluence_beats_constant_change_on_held_out_runs(planted, trained):
     for k in ("all_steps_mse_mean", "all_steps_mse_std", "all_steps_mae_mean", "all_steps_mae_std",
               "final_step_spearman_mean", "final_step_spearman_std", "num_runs", "num_test_examples", "num_steps"):
         assert k in saved
-    rows = [json.loads(line) for line in (save / "pred_and_gt_loss_trajectories.out").read_text().splitlines()]
-    assert len(rows) == 3 * 40 and len(rows[0]["pred"]) == 16 and rows[0]["pred"][0] == rows[0]["gt"][0]
+    lines = [json.loads(line) for line in (save / "pred_and_gt_loss_trajectories.out").read_text().splitlines()]
+    assert len(lines) == 40 and all(len(line) == 3 for line in lines)  # one line per test id, one entry per run
+    first = lines[0][0]
+    assert len(first["pred_loss"]) == 16 and first["pred_loss"][0] == first["gt_loss"][0] and first["id"] == 0
+    assert len(read_pred_and_gt(save / "pred_and_gt_loss_trajectories.out")) == 3 * 40
     assert (save / "pred_vs_gt_loss.png").stat().st_size > 1000
 
 
@@ -112,7 +117,7 @@ def simfluence_on_unseen(sf_dir, root):
     from gptfluence.rollout import rollout
     from gptfluence.training import Dynamics
     ckpt = load_checkpoint(sf_dir)
-    test_runs = json.loads(ckpt["args"]["data_paths_dict"])["planted"]["test"]
+    test_runs = ckpt["data"]["test_runs"]
     rs = load_runs(test_runs, "loss", test_ids=list(range(40, 60)))
     d = Dynamics.from_runset(rs)
     pred = rollout(simulator_from_checkpoint(ckpt), d.batches, d.values[..., 0], d.test_rows)
@@ -124,7 +129,7 @@ def test_checkpoint_with_other_settings_is_refused(planted, trained):
     enc, _ = trained
     with pytest.raises(DataError, match="sim_name: checkpoint has 'enc_sim', asked for 'original'"):
         _test(enc, root, SEEN, ["--sim_name", "original"])
-    with pytest.raises(DataError, match="n_train: checkpoint has 48, asked for 50"):
+    with pytest.raises(DataError, match="train_example_nums: checkpoint has 48, asked for 50"):
         _test(enc, root, SEEN, ["--train_example_nums", "50"])
 
 
@@ -135,30 +140,25 @@ def test_empty_selection_and_bad_range_are_refused(planted):
 
 
 def test_draw_pred_curves_and_tables(planted, trained, tmp_path):
-    import importlib.util
     root, _, _ = planted
     enc, sf = trained
     _, save_enc = _test(enc, root, SEEN)
     _, save_sf = _test(sf, root, SEEN)
-    spec = importlib.util.spec_from_file_location("dpc", "utils/draw_pred_curves.py")
-    dpc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(dpc)
     out = tmp_path / "curves.png"
-    dpc.main(["--pred_files", str(save_enc / "pred_and_gt_loss_trajectories.out"),
+    draw_pred_curves(["--pred_files", str(save_enc / "pred_and_gt_loss_trajectories.out"),
               str(save_sf / "pred_and_gt_loss_trajectories.out"), "--labels", "GPTfluence", "Simfluence",
               "--test_ids", "0-3", "--out", str(out)])
     assert out.stat().st_size > 5000
     with pytest.raises(DataError, match="test id 55: not in"):
-        dpc.main(["--pred_files", str(save_enc / "pred_and_gt_loss_trajectories.out"), "--test_ids", "55",
-                  "--out", str(out)])
-    spec = importlib.util.spec_from_file_location("mt", "utils/make_tables.py")
-    mt = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mt)
-    text = mt.main(["--metrics_files", str(save_enc / "metrics.json"), str(save_sf / "metrics.json")])
+        draw_pred_curves(["--pred_files", str(save_enc / "pred_and_gt_loss_trajectories.out"), "--test_ids", "55",
+                          "--out", str(out)])
+    text = make_tables.main(["--metrics_files", str(save_enc / "metrics.json"), str(save_sf / "metrics.json")])
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
     assert set(rows) == {"method", "GPTfluence (f!=g)", "Simfluence"}
     m = json.loads((save_enc / "metrics.json").read_text())
-    assert f"{m['all_steps_mse_mean']:.3f}" in rows["GPTfluence (f!=g)"]
+    cell = rows["GPTfluence (f!=g)"].split("|")[2].strip()
+    assert cell == (f"{m['all_steps_mse_mean']:.4f} / {m['all_steps_mae_mean']:.4f} / "
+                    f"{m['final_step_spearman_mean']:.4f}")
 
 
 def test_gpt_sim_uses_a_causal_lm_last_token_features(planted, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -23,16 +22,10 @@ from gptfluence.runs import load_runs  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name.replace("-", "_")[:-3], ROOT / "utils" / name)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def _cli(name, raw_root, out_root, *extra):
-    return _script(name).main(["--raw_root", str(raw_root), "--output_root", str(out_root), "--no_progress",
-                               *map(str, extra)])
+    from gptfluence.cli import construct_runs
+    return construct_runs.main(["--raw_root", str(raw_root), "--output_root", str(out_root), "--no_progress",
+                                *map(str, extra)], name.removesuffix(".py"))
 
 
 def _as_lists(traj):
@@ -156,7 +149,7 @@ def test_missing_dir_and_log_named(tmp_path):
     with pytest.raises(DataError, match=r"log\.out: file not found"):
         preprocess_run(d, tmp_path / "out", "rte")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"no run dirs match 'output_rte_\*'"):
+    with pytest.raises(DataError, match=r"no run dirs match output_rte_\*"):
         _cli("construct_runs-data.py", tmp_path / "empty", tmp_path / "o")
     (d / "log.out").write_text("{'step': 1, 'samples_id': [1]}\n")
     with pytest.raises(DataError, match=r"metric_rte: no checkpoint files"):
@@ -229,13 +222,14 @@ def test_flan_offsets_and_workers_same_output(tmp_path):
 def test_scripts_help_and_import_do_no_work(tmp_path, capsys):
     for name in ("construct_runs-data.py", "construct_runs-data-metric.py",
                  "construct_runs-data-flan-multi-thread.py", "construct_runs-data-flan-metric-multi-thread.py"):
-        mod = _script(name)
+        from gptfluence.cli import construct_runs
         with pytest.raises(SystemExit) as e:
-            mod.parse_args(["--help"])
+            construct_runs.build_parser(name.removesuffix(".py")).parse_args(["--help"])
         assert e.value.code == 0
         assert "--overwrite" in capsys.readouterr().out
-    assert _script("construct_runs-data-metric.py").parse_args([]).metrics == "loss,bleu,rougeL,rouge1,rouge2"
-    assert _script("construct_runs-data.py").parse_args([]).output_root == "runs"
+    from gptfluence.cli.construct_runs import build_parser
+    assert build_parser("construct_runs-data-metric").parse_args([]).metrics == "loss,bleu,rougeL,rouge1,rouge2"
+    assert build_parser("construct_runs-data").parse_args([]).output_root == "runs"
 
 
 def test_orphan_and_step0_checkpoints_and_metric_folder_loss(tmp_path):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from gptfluence import runs as runs_mod
 from gptfluence.formats import write_processed_run
 from gptfluence.io import DataError
-from gptfluence import runs as runs_mod
 from gptfluence.runs import cache_path, load_runs, parse_id_ranges, validate_ids
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ["train.py", "test.py", "influence.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "utils").glob("*.py")),
+SCRIPTS = ["train.py", "test.py", "influence.py",
+           *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "utils").glob("*.py")),
            *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "bench").glob("*.py"))]
 
 

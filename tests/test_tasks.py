@@ -317,11 +317,8 @@ def test_cli_writes_loadable_files_and_keeps_existing(tmp_path):
 
 
 def _import_cli():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("prepare_tasks", REPO / "utils" / "prepare_tasks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from gptfluence.cli import prepare_tasks
+    return prepare_tasks
 
 
 def test_cli_in_process_noise_local_and_errors(tmp_path):

@@ -1,39 +1,16 @@
-#!/usr/bin/env python
-"""Preprocess instruction-tuning (FLAN) raw runs, several processes: loss, BLEU, ROUGE trajectories + batches.
+"""Preprocess instruction-tuning (FLAN) raw runs with worker processes: + BLEU / ROUGE-L trajectories.
 
-Each raw run holds one loss_<sub-task>/ (metric_<sub-task>/) folder per sub-task (--tasks) with
-task-local test ids; global test id = local id + gptfluence.formats.FLAN_TEST_OFFSETS[sub-task].
-One worker process per run (--workers); the outputs do not depend on the number of workers.
+    python utils/construct_runs-data-flan-metric-multi-thread.py --raw_root gptdynamics/runs_raw --workers 4
 
-Example:
-    python utils/construct_runs-data-flan-metric-multi-thread.py --raw_root gptdynamics/runs_raw --task flan --workers 4
-
-Raw run dirs <raw_root>/<run_glob> (GPTDynamics layout, see gptfluence/formats.py) become processed run dirs
-<output_root>/<task>/<raw run dir name>/ (train_samples_id.json, all_<metric>_trajectory.out). Runs already
-complete are skipped unless --overwrite. All the logic lives in gptfluence/preprocess.py.
+Every flag: --help (gptfluence/cli/construct_runs.py); the logic lives in gptfluence/preprocess.py.
 """
-
-from __future__ import annotations
-
-import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from gptfluence import preprocess  # noqa: E402
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    preprocess.add_common_args(p, default_task='flan', default_metrics=['loss', 'bleu', 'rougeL', 'rouge1', 'rouge2'], default_workers=4)
-    preprocess.add_flan_args(p)
-    return p.parse_args(argv)
 
 
 def main(argv=None):
-    return preprocess.run_cli(parse_args(argv))
+    from gptfluence.cli import construct_runs
+    return construct_runs.main(argv, "construct_runs-data-flan-metric-multi-thread")
 
 
 if __name__ == "__main__":
-    main()
+    from gptfluence.runtime import run_main
+    run_main(main)

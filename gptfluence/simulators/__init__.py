@@ -1,14 +1,18 @@
-"""Registry of simulators, keyed by the names of the released code.
+"""Registry of simulators, keyed by the names of the released code, plus the honest baselines.
 
-    original        Simfluence-linear: free factors per (train, test) pair
-    enc_sim         GPTfluence, order 1 (or n, dot-product form), frozen encoder features
-    norder_enc_sim  GPTfluence, order n, concat head as released
-    gpt_sim         enc_sim on a causal LM's last-token hidden states
+    original         Simfluence-linear: free factors per (train, test) pair
+    vec_sim          Simfluence with a small MLP over per-pair vectors (released variant)
+    enc_sim          GPTfluence, order 1 (or n, dot-product form), frozen encoder features
+    norder_enc_sim   GPTfluence, order n, concat head as released
+    gpt_sim          enc_sim on a causal LM's last-token hidden states
+    no_change        baseline: the first value repeated
+    mean_trajectory  baseline: per test example, the mean trajectory over the training runs
 """
 
 from __future__ import annotations
 
 from .base import Simulator, batch_counts
+from .baselines import MeanTrajectory, NoChange, TrajectoryBaseline
 from .enc_sim import EncSim, FeatureSimulator, GPTSim
 from .norder_enc_sim import NOrderEncSim
 from .original import Simfluence
@@ -18,7 +22,10 @@ SIMULATORS: dict[str, type[Simulator]] = {
     "enc_sim": EncSim,
     "norder_enc_sim": NOrderEncSim,
     "gpt_sim": GPTSim,
+    "no_change": NoChange,
+    "mean_trajectory": MeanTrajectory,
 }
+BASELINES = ("no_change", "mean_trajectory")
 
 
 def simulator_class(name: str) -> type[Simulator]:
@@ -27,5 +34,14 @@ def simulator_class(name: str) -> type[Simulator]:
     return SIMULATORS[name]
 
 
-__all__ = ["SIMULATORS", "Simulator", "FeatureSimulator", "Simfluence", "EncSim", "GPTSim", "NOrderEncSim",
-           "simulator_class", "batch_counts"]
+def make_simulator(name: str, config: dict, train_emb=None, test_emb=None) -> Simulator:
+    """A simulator from its registry name and constructor config (embeddings [P, d], [N, d] for feature ones)."""
+    cls = simulator_class(name)
+    if cls.uses_features:
+        return cls(train_emb, test_emb, **config)
+    return cls(**config)
+
+
+__all__ = ["make_simulator", "BASELINES", "SIMULATORS", "Simulator", "FeatureSimulator", "Simfluence", "EncSim",
+           "GPTSim", "NOrderEncSim", "NoChange", "MeanTrajectory", "TrajectoryBaseline", "simulator_class",
+           "batch_counts"]

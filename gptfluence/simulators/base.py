@@ -24,6 +24,15 @@ class Simulator(nn.Module):
     name = "base"
     #: whether factors come from text features (so unseen examples can be simulated)
     uses_features = False
+    #: whether predictions depend on the batches at all (False for the trajectory baselines)
+    uses_batches = True
+    #: whether it can predict for example ids / texts it never saw in training
+    handles_unseen_ids = False
+    #: whether it has parameters trained by gradient descent (the baselines are fitted in closed form)
+    trainable = True
+    #: training settings used when the caller gives none (train.py flags, the shell scripts, reproduce.sh and
+    #: the experiments all take them from here; see gptfluence.training.TrainConfig for their meaning)
+    train_defaults: dict = {}
 
     def __init__(self, n_train: int, n_test: int, order: int = 1):
         super().__init__()
@@ -41,6 +50,29 @@ class Simulator(nn.Module):
     def config(self) -> dict:
         """Constructor arguments, stored in checkpoints so the simulator can be rebuilt."""
         return {"n_train": self.n_train, "n_test": self.n_test, "order": self.order}
+
+    @classmethod
+    def from_config(cls, config: dict, state_dict: dict | None = None) -> "Simulator":
+        """Rebuild from config() (and, where needed, the shapes of a saved state_dict)."""
+        return cls(**config)
+
+    @classmethod
+    def create(cls, spec, n_train: int | None = None, n_test: int | None = None, train_emb=None,
+               test_emb=None) -> "Simulator":
+        """A new simulator for a training spec (gptfluence.pipeline.TrainSpec): sizes for free-parameter
+        simulators, frozen embeddings [P, d] / [N, d] for feature simulators."""
+        return cls(n_train, n_test, order=spec.order)
+
+    def fit_data(self, train) -> None:
+        """Look at the training dynamics (gptfluence.training.Dynamics) before gradient training starts:
+        closed-form parts, data-dependent initialisation. Default: nothing."""
+
+    def predict(self, batches: torch.Tensor, init: torch.Tensor, test_rows: torch.Tensor,
+                steps: torch.Tensor | None = None) -> torch.Tensor:
+        """Predicted trajectories [R, N, T] of runs with curricula batches [R, T, M] from their first values
+        init [R, N]; steps [T] are the recorded steps. Default: the autoregressive rollout of the factors."""
+        from ..rollout import rollout
+        return rollout(self, batches, init, test_rows)
 
     def regularization(self) -> torch.Tensor:
         """Extra loss term added to the MSE during training (default 0)."""

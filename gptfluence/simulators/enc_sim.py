@@ -31,6 +31,7 @@ class FeatureSimulator(Simulator):
     """
 
     uses_features = True
+    handles_unseen_ids = True
 
     def __init__(self, train_emb: torch.Tensor, test_emb: torch.Tensor, order: int = 1):
         super().__init__(train_emb.shape[0], test_emb.shape[0], order)
@@ -53,9 +54,24 @@ class FeatureSimulator(Simulator):
     def config(self) -> dict:
         return {"order": self.order, "dim": self.dim}
 
+    @classmethod
+    def from_config(cls, config: dict, state_dict: dict | None = None) -> "FeatureSimulator":
+        """Placeholders of the saved embeddings' shapes (load_state_dict fills them)."""
+        cfg = dict(config)
+        dim = cfg.pop("dim")
+        if state_dict is not None:
+            n_tr, n_te = state_dict["train_emb"].shape[0], state_dict["test_emb"].shape[0]
+        else:
+            n_tr, n_te = cfg.pop("n_train", 1), cfg.pop("n_test", 1)
+        cfg.pop("n_train", None)
+        cfg.pop("n_test", None)
+        return cls(torch.zeros(n_tr, dim), torch.zeros(n_te, dim), **cfg)
+
 
 class EncSim(FeatureSimulator):
     name = "enc_sim"
+    train_defaults = {"lr": 1e-3, "weight_decay": 1e-5, "max_epoch": 40, "train_bs": 256, "warmup_steps": 100,
+                      "patience": 8}
 
     def __init__(self, train_emb, test_emb, order: int = 1, separate_proj: bool = False, hidden: int | None = None):
         super().__init__(train_emb, test_emb, order)
@@ -71,6 +87,10 @@ class EncSim(FeatureSimulator):
 
     def config(self) -> dict:
         return {**super().config(), "separate_proj": self.separate_proj, "hidden": self.hidden}
+
+    @classmethod
+    def create(cls, spec, n_train=None, n_test=None, train_emb=None, test_emb=None):
+        return cls(train_emb, test_emb, order=spec.order, separate_proj=spec.separate_proj)
 
     def factor_tables(self, test_idx):
         h_tr, h_te = self.train_emb, self.test_emb[test_idx]

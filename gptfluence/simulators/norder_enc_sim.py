@@ -21,6 +21,8 @@ from .enc_sim import FeatureSimulator
 
 class NOrderEncSim(FeatureSimulator):
     name = "norder_enc_sim"
+    train_defaults = {"lr": 1e-3, "weight_decay": 1e-5, "max_epoch": 40, "train_bs": 256, "warmup_steps": 100,
+                      "patience": 8}
 
     def __init__(self, train_emb, test_emb, order: int = 1, head_hidden: int = 100):
         super().__init__(train_emb, test_emb, order)
@@ -33,6 +35,14 @@ class NOrderEncSim(FeatureSimulator):
 
     def config(self) -> dict:
         return {**super().config(), "head_hidden": self.head_hidden}
+
+    @classmethod
+    def create(cls, spec, n_train=None, n_test=None, train_emb=None, test_emb=None):
+        """The concat head as released; with --concate 0 the dot-product form (an n-th order enc_sim)."""
+        if not spec.concat:
+            from .enc_sim import EncSim
+            return EncSim(train_emb, test_emb, order=spec.order, separate_proj=spec.separate_proj)
+        return cls(train_emb, test_emb, order=spec.order)
 
     def factor_tables(self, test_idx):
         a = self.first_train(self.train_emb)                # [P, 2d]

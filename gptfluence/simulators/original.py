@@ -16,6 +16,8 @@ from .base import Simulator, with_zero_row
 class Simfluence(Simulator):
     name = "original"
     uses_features = False
+    train_defaults = {"lr": 1e-2, "weight_decay": 0.0, "max_epoch": 40, "train_bs": 256, "warmup_steps": 100,
+                      "patience": 8}
 
     def __init__(self, n_train: int, n_test: int, order: int = 1, l2: float = 1e-5, batch_size: int = 4):
         super().__init__(n_train, n_test, order)
@@ -28,6 +30,18 @@ class Simfluence(Simulator):
 
     def config(self) -> dict:
         return {**super().config(), "l2": self.l2, "batch_size": self.batch_size}
+
+    @classmethod
+    def create(cls, spec, n_train=None, n_test=None, train_emb=None, test_emb=None):
+        return cls(n_train, n_test, order=spec.order, l2=spec.l2)
+
+    def fit_data(self, train) -> None:
+        """Start at the identity dynamics for the runs' batch size (alpha_1 = 1, beta = 0 for a full batch)."""
+        size = max(1, int((train.batches[:, 1:] >= 0).sum(-1).max()))
+        self.batch_size = size
+        with torch.no_grad():
+            self.A.zero_()
+            self.A[:, :, 0] = 1.0 / size
 
     def factor_tables(self, test_idx):
         return with_zero_row(self.A[:, test_idx]), with_zero_row(self.B[:, test_idx])

@@ -33,37 +33,30 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Sequence
 
 import torch
 
-from .formats import parse_log_records
-from .io import DataError, read_json
+from ..io import DataError
+from .gradfiles import (
+    GradFeatures,
+    find_grads_dir,
+    list_grad_steps,
+    load_grad_features,
+    read_grads_lr,
+    read_log_learning_rates,
+)
 
 log = logging.getLogger(__name__)
 
 METHODS = ("tracin_cp", "grad_dot")
-GRADS_DIR = "grads"
-FINAL_FILE = "grads_final.pt"
-_STEP_FILE = re.compile(r"^grads_step-(\d+)\.pt$")
-_MARKER = ".complete"  # gptfluence.preprocess.MARKER (its "source" names the raw run dir)
-REMAKE_HINT = ("re-make the runs with `utils/make_runs.py --grad_features` (add `--grad_steps all` for "
-               "TracIn-CP(all))")
-
-
-# ----------------------------------------------------------------------------------------------
-# Names and checks
-# ----------------------------------------------------------------------------------------------
 
 def check_metric(metric: str) -> None:
     """Raise DataError unless metric == "loss": TracIn-CP / Grad-Dot do not predict BLEU / ROUGE."""
     if metric != "loss":
         raise DataError(f"metric {metric!r}: TracIn-CP and Grad-Dot predict the loss only (first-order change of "
                         "a differentiable loss); they do not predict BLEU / ROUGE-L (use --metric loss)")
-
 
 def parse_num_checkpoints(value: str | int | None) -> int | None:
     """--num_checkpoints: a positive integer, or 'all' (-> None: every step's checkpoint)."""
@@ -77,7 +70,6 @@ def parse_num_checkpoints(value: str | int | None) -> int | None:
         raise DataError(f"--num_checkpoints {value!r}: expected a positive integer or 'all'")
     return k
 
-
 def method_name(method: str, num_checkpoints: int | None = 10) -> str:
     """sim_name written to metrics.json: "tracin_cp(10)", "tracin_cp(all)" or "grad_dot"."""
     if method == "grad_dot":
@@ -85,196 +77,6 @@ def method_name(method: str, num_checkpoints: int | None = 10) -> str:
     if method == "tracin_cp":
         return f"tracin_cp({'all' if num_checkpoints is None else num_checkpoints})"
     raise DataError(f"unknown baseline method {method!r} (expected one of {', '.join(METHODS)})")
-
-
-# ----------------------------------------------------------------------------------------------
-# Gradient feature files
-# ----------------------------------------------------------------------------------------------
-
-class StepGrads(NamedTuple):
-    """Features at one set of parameters. Rows are indexed BY ID: train[i] is training id i's
-    feature (zeros for ids absent from the file), test[j] test id j's. Float32."""
-    lr: float               # learning rate of the update computed from these parameters (0 for final)
-    train: torch.Tensor     # [max train id + 1, D]
-    test: torch.Tensor      # [max test id + 1, D]
-
-
-@dataclass
-class GradFeatures:
-    """The gradient features of one run.
-
-    steps: optimizer step t -> StepGrads at theta_{t-1} (only the steps loaded); final: at the final
-    parameters (None if not loaded); train_ids / test_ids: LongTensor of the ids the files hold;
-    available: every step with a grads_step file; grads_dir: where they were found.
-    """
-    grads_dir: Path
-    steps: dict = field(default_factory=dict)
-    final: StepGrads | None = None
-    train_ids: torch.Tensor | None = None
-    test_ids: torch.Tensor | None = None
-    available: list = field(default_factory=list)
-
-    @property
-    def dim(self) -> int:
-        any_g = self.final if self.final is not None else next(iter(self.steps.values()), None)
-        return 0 if any_g is None else int(any_g.train.shape[1])
-
-
-def _raw_dir_candidates(run_dir: Path, raw_root) -> list[Path]:
-    """Folders that may hold the raw files of a (processed or raw) run dir, in search order:
-    the dir itself, <raw_root>/<basename>, the raw dir named in the processed dir's .complete marker."""
-    out = [run_dir]
-    if raw_root is not None:
-        out.append(Path(raw_root) / run_dir.name)
-    marker = run_dir / _MARKER
-    if marker.is_file():
-        try:
-            src = read_json(marker).get("source")
-        except (DataError, AttributeError):
-            src = None
-        if src:
-            out.append(Path(src))
-    seen, uniq = set(), []
-    for p in out:
-        if str(p) not in seen:
-            seen.add(str(p))
-            uniq.append(p)
-    return uniq
-
-
-def find_grads_dir(run_dir: str | os.PathLike, raw_root: str | os.PathLike | None = None) -> Path:
-    """The grads/ folder of a run: <run_dir>/grads (a processed dir may hold a copy), else
-    <raw_root>/<basename(run_dir)>/grads, else <raw dir named in run_dir/.complete>/grads.
-
-    Raises DataError naming every path searched and how to make the features.
-    """
-    run_dir = Path(run_dir)
-    searched = []
-    for cand in _raw_dir_candidates(run_dir, raw_root):
-        g = cand / GRADS_DIR
-        searched.append(str(g))
-        if g.is_dir() and (any(_STEP_FILE.match(p.name) for p in g.iterdir()) or (g / FINAL_FILE).is_file()):
-            return g
-    hint = "" if raw_root is not None else " (pass --raw_root if the raw run dirs live elsewhere)"
-    raise DataError(f"{run_dir}: no gradient features found (searched {', '.join(searched)}){hint}; "
-                    f"TracIn-CP / Grad-Dot need them: {REMAKE_HINT}")
-
-
-def list_grad_steps(grads_dir: str | os.PathLike) -> list[int]:
-    """Sorted optimizer steps t with a grads_step-<t>.pt file."""
-    return sorted(int(m.group(1)) for p in Path(grads_dir).iterdir() if (m := _STEP_FILE.match(p.name)))
-
-
-def _by_id(feats: torch.Tensor, ids: torch.Tensor, path: Path, what: str) -> torch.Tensor:
-    """Scatter rows [n, D] to rows indexed by id: [max id + 1, D] float32."""
-    if ids.dim() != 1 or len(ids) != feats.shape[0]:
-        raise DataError(f"{path}: '{what}' has {feats.shape[0]} rows but '{what}_ids' has {len(ids)} ids "
-                        "(expected one id per row)")
-    if len(ids) and int(ids.min()) < 0:
-        raise DataError(f"{path}: negative id {int(ids.min())} in '{what}_ids'")
-    if len(torch.unique(ids)) != len(ids):
-        raise DataError(f"{path}: repeated ids in '{what}_ids'")
-    out = torch.zeros(int(ids.max()) + 1 if len(ids) else 0, feats.shape[1], dtype=torch.float32)
-    out[ids] = feats.float()
-    return out
-
-
-def read_grads_file(path: str | os.PathLike) -> tuple[StepGrads, torch.Tensor, torch.Tensor]:
-    """One grads_*.pt file -> (StepGrads, train_ids [n_pool], test_ids [n_test]).
-
-    Raises DataError naming the file if it is unreadable or lacks / misshapes a field.
-    """
-    path = Path(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise DataError(f"{path}: unreadable gradient feature file ({type(e).__name__}: {e}); {REMAKE_HINT}") from None
-    need = ("learning_rate", "train", "test", "train_ids", "test_ids")
-    if not isinstance(obj, dict) or any(k not in obj for k in need):
-        have = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-        raise DataError(f"{path}: expected a dict with {', '.join(need)} (found {have})")
-    tr, te = obj["train"], obj["test"]
-    if not (torch.is_tensor(tr) and torch.is_tensor(te) and tr.dim() == 2 and te.dim() == 2
-            and tr.shape[1] == te.shape[1]):
-        raise DataError(f"{path}: 'train' and 'test' must be 2-d tensors [n, D] with the same D "
-                        f"(found {getattr(tr, 'shape', None)} and {getattr(te, 'shape', None)})")
-    train_ids = torch.as_tensor(obj["train_ids"], dtype=torch.long)
-    test_ids = torch.as_tensor(obj["test_ids"], dtype=torch.long)
-    g = StepGrads(float(obj["learning_rate"]), _by_id(tr, train_ids, path, "train"),
-                  _by_id(te, test_ids, path, "test"))
-    return g, train_ids, test_ids
-
-
-def read_grads_lr(path: str | os.PathLike) -> float:
-    """The "learning_rate" of one grads file, read lazily (memory-mapped: the tensors stay on disk)."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return float(obj["learning_rate"])
-    except Exception as e:
-        raise DataError(f"{path}: cannot read 'learning_rate' ({type(e).__name__}: {e}); {REMAKE_HINT}") from None
-
-
-def load_grad_features(run_dir: str | os.PathLike, raw_root: str | os.PathLike | None = None,
-                       steps: Sequence[int] | None = None, final: bool = True) -> GradFeatures:
-    """Load a run's gradient features (see find_grads_dir for where they are looked for).
-
-    steps: the optimizer steps to load (None: every grads_step file); final: also load grads_final.pt.
-    Every file must hold the same train / test ids and feature size D. Raises DataError (with the
-    make_runs hint) when the features, a requested step or the final file are missing.
-    """
-    gdir = find_grads_dir(run_dir, raw_root)
-    out = GradFeatures(grads_dir=gdir, available=list_grad_steps(gdir))
-    want = out.available if steps is None else sorted(set(int(s) for s in steps))
-    missing = sorted(set(want) - set(out.available))
-    if missing:
-        raise DataError(f"{gdir}: no gradient features for steps {missing[:10]}{' ...' if len(missing) > 10 else ''}"
-                        f" (found {len(out.available)} grads_step files); {REMAKE_HINT}")
-    paths = [(s, gdir / f"grads_step-{s}.pt") for s in want]
-    if final:
-        if not (gdir / FINAL_FILE).is_file():
-            raise DataError(f"{gdir / FINAL_FILE}: file not found (Grad-Dot needs the final-model features); "
-                            f"{REMAKE_HINT}")
-        paths.append((None, gdir / FINAL_FILE))
-    for s, p in paths:
-        g, tr_ids, te_ids = read_grads_file(p)
-        if out.train_ids is None:
-            out.train_ids, out.test_ids, first = tr_ids, te_ids, p
-        elif not (torch.equal(tr_ids, out.train_ids) and torch.equal(te_ids, out.test_ids)):
-            raise DataError(f"{p}: train / test ids differ from those of {first} (expected one set of ids per run)")
-        elif g.train.shape[1] != out.dim:
-            raise DataError(f"{p}: feature size {g.train.shape[1]} differs from {out.dim} in {first}")
-        if s is None:
-            out.final = g
-        else:
-            out.steps[s] = g
-    return out
-
-
-def read_log_learning_rates(run_dir: str | os.PathLike, raw_root: str | os.PathLike | None = None
-                            ) -> dict[int, float]:
-    """step -> 'learning_rate' of the run's raw log.out (searched as for find_grads_dir); {} when no
-    log.out is found or it records no learning rates. The last record of a repeated step wins."""
-    for cand in _raw_dir_candidates(Path(run_dir), raw_root):
-        path = cand / "log.out"
-        if not path.is_file():
-            continue
-        lrs: dict[int, float] = {}
-        with open(path, "r", encoding="utf-8", errors="replace") as f:
-            for lineno, line in enumerate(f, start=1):
-                try:
-                    recs = parse_log_records(line)
-                except ValueError as e:
-                    raise DataError(f"{path}:{lineno}: {e}") from None
-                for rec in recs:
-                    if "learning_rate" in rec and "step" in rec:
-                        lrs[int(rec["step"])] = float(rec["learning_rate"])
-        return lrs
-    return {}
-
-
-# ----------------------------------------------------------------------------------------------
-# Influence (pure tensor functions)
-# ----------------------------------------------------------------------------------------------
 
 def select_checkpoints(available: Sequence[int], k: int | None) -> list[int]:
     """k evenly spaced steps among the recorded checkpoint steps `available` (sorted); k None or
@@ -290,13 +92,11 @@ def select_checkpoints(available: Sequence[int], k: int | None) -> list[int]:
         return [av[0]]
     return [av[round(i * (len(av) - 1) / (k - 1))] for i in range(k)]
 
-
 def assign_checkpoints(opt_steps: torch.Tensor, chosen: Sequence[int]) -> torch.Tensor:
     """LongTensor [S]: index into `chosen` (sorted steps) of the checkpoint standing for each optimizer
     step: the last chosen step <= it (steps before the first chosen one use the first)."""
     ck = torch.as_tensor(list(chosen), dtype=torch.long)
     return (torch.searchsorted(ck, opt_steps, right=True) - 1).clamp(min=0)
-
 
 def batch_weights(samples: torch.Tensor, lrs: torch.Tensor, n_train: int) -> torch.Tensor:
     """W [S, n_train] float64: W[u, i] = lr_u * (times id i is in the batch of step u).
@@ -306,7 +106,6 @@ def batch_weights(samples: torch.Tensor, lrs: torch.Tensor, n_train: int) -> tor
     counts = torch.zeros(samples.shape[0], n_train, dtype=torch.float64)
     counts.scatter_add_(1, samples.clamp(min=0), valid.to(torch.float64))
     return counts * lrs.to(torch.float64)[:, None]
-
 
 def step_influence(weights: torch.Tensor, ckpt_of_step: torch.Tensor, train_feats: Sequence[torch.Tensor],
                    test_feats: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -324,7 +123,6 @@ def step_influence(weights: torch.Tensor, ckpt_of_step: torch.Tensor, train_feat
             out[rows] = (weights[rows] @ train_feats[k].double()) @ test_feats[k].double().T
     return out
 
-
 def cumulative_at(step_inf: torch.Tensor, opt_steps: torch.Tensor, rec_steps: torch.Tensor) -> torch.Tensor:
     """Cumulative influence at the recorded steps, relative to the first one: I [N, T] with
     I[:, t] = sum over optimizer steps u in (rec_steps[0], rec_steps[t]] of step_inf[u] (I[:, 0] = 0).
@@ -334,7 +132,6 @@ def cumulative_at(step_inf: torch.Tensor, opt_steps: torch.Tensor, rec_steps: to
     pos = torch.searchsorted(opt_steps, rec_steps, right=True)  # steps <= rec_steps[t]
     at = cum[pos].T  # [N, T]
     return at - at[:, :1]
-
 
 def fit_rescaling(influence: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
     """Least-squares (a, c) of  L_0 - L_t = a * I_t + c  over every recorded (run, example, t >= 1)
@@ -355,7 +152,6 @@ def fit_rescaling(influence: torch.Tensor, values: torch.Tensor, mask: torch.Ten
     a = ((x - xm) * (y - ym)).sum() / var
     return float(a), float(ym - a * xm)
 
-
 def predict_trajectories(influence: torch.Tensor, first: torch.Tensor, a: float, c: float) -> torch.Tensor:
     """pred [R, N, T] float32: L_t = L_0 - (a * I_t + c) for t >= 1, pred[..., 0] = L_0.
 
@@ -363,11 +159,6 @@ def predict_trajectories(influence: torch.Tensor, first: torch.Tensor, a: float,
     pred = first[..., None].double() - (a * influence.double() + c)
     pred[..., 0] = first.double()
     return pred.float()
-
-
-# ----------------------------------------------------------------------------------------------
-# One run, many runs
-# ----------------------------------------------------------------------------------------------
 
 def _step_lrs(opt_steps: torch.Tensor, log_lrs: dict, feats: GradFeatures, chosen: Sequence[int],
               ckpt_of_step: torch.Tensor | None, name: str) -> torch.Tensor:
@@ -395,7 +186,6 @@ def _step_lrs(opt_steps: torch.Tensor, log_lrs: dict, feats: GradFeatures, chose
         log.warning("%s: no learning rate for %d of %d steps (no log.out, no grads_step file): weighting them "
                     "by 1 (pass --raw_root to read them from log.out)", name, none, len(out))
     return torch.tensor(out, dtype=torch.float64)
-
 
 def run_influence(run_dir: str | os.PathLike, opt_steps: torch.Tensor, samples: torch.Tensor,
                   rec_steps: torch.Tensor, test_ids: torch.Tensor, method: str, num_checkpoints: int | None = 10,
@@ -436,7 +226,6 @@ def run_influence(run_dir: str | os.PathLike, opt_steps: torch.Tensor, samples: 
     inf = step_influence(W, ckpt_of_step, [g.train for g in grads], [g.test[test_ids] for g in grads])
     return cumulative_at(inf, opt_steps, rec_steps), chosen
 
-
 def _check_ids(feats: GradFeatures, samples: torch.Tensor, test_ids: torch.Tensor, gdir: Path, name: str) -> None:
     """Every training id of the batches and every selected test id must have a feature row."""
     known = set(feats.train_ids.tolist())
@@ -451,14 +240,13 @@ def _check_ids(feats: GradFeatures, samples: torch.Tensor, test_ids: torch.Tenso
         raise DataError(f"{name}: test ids {bad_t[:10]} have no gradient feature in {gdir} "
                         "(expected them in 'test_ids')")
 
-
 def runset_influence(runset, method: str, num_checkpoints: int | None = 10,
                      raw_root: str | os.PathLike | None = None, progress: bool = False) -> tuple[torch.Tensor, dict]:
     """Cumulative influence I [R, N, T] (float64) of every run of a RunSet (loss), and
     {run name: checkpoint steps used}. One run's features are in memory at a time."""
     from tqdm.auto import tqdm
 
-    from .runs import load_run
+    from ..runs import load_run
 
     check_metric(runset.metric)
     R, N, T = runset.values.shape
@@ -470,7 +258,6 @@ def runset_influence(runset, method: str, num_checkpoints: int | None = 10,
         out[r], used[name] = run_influence(name, run["opt_steps"], run["samples"], runset.steps, runset.test_ids,
                                            method, num_checkpoints, raw_root)
     return out, used
-
 
 def fit_and_predict(train_rs, test_rs, method: str, num_checkpoints: int | None = 10,
                     raw_root: str | os.PathLike | None = None, progress: bool = False) -> dict:
@@ -489,17 +276,11 @@ def fit_and_predict(train_rs, test_rs, method: str, num_checkpoints: int | None 
     return {"pred": pred, "scale": a, "offset": c, "train_influence": i_train, "test_influence": i_test,
             "checkpoints": {**ck_train, **ck_test}}
 
-
-# ----------------------------------------------------------------------------------------------
-# Per-example TracIn-CP scores (counterfactual checks, mislabelled-data detection)
-# ----------------------------------------------------------------------------------------------
-
 def _tracin_checkpoints(run_dir, num_checkpoints: int | None, raw_root) -> tuple[list[int], GradFeatures]:
     """The TracIn-CP checkpoint steps of a run (select_checkpoints) and their loaded features."""
     gdir = find_grads_dir(run_dir, raw_root)
     chosen = select_checkpoints(list_grad_steps(gdir), num_checkpoints)
     return chosen, load_grad_features(run_dir, raw_root, steps=chosen, final=False)
-
 
 def example_influence(run_dir: str | os.PathLike, opt_steps: torch.Tensor, samples: torch.Tensor,
                       test_ids: torch.Tensor, num_checkpoints: int | None = 10,
@@ -529,7 +310,6 @@ def example_influence(run_dir: str | os.PathLike, opt_steps: torch.Tensor, sampl
         out += w[:, None] * (g.train.double() @ g.test[test_ids].double().T)
     return out, chosen
 
-
 def self_influence_from_grads(train_feats: Sequence[torch.Tensor], lrs: Sequence[float]) -> torch.Tensor:
     """TracIn-CP self-influence: sum_k lr_k <g_i^(k), g_i^(k)>, float64 [P].
 
@@ -544,7 +324,6 @@ def self_influence_from_grads(train_feats: Sequence[torch.Tensor], lrs: Sequence
         g = g.double()
         out += float(lr) * (g * g).sum(1)
     return out
-
 
 def tracin_self_influence(run_dir: str | os.PathLike, num_checkpoints: int | None = None,
                           raw_root: str | os.PathLike | None = None) -> tuple[torch.Tensor, list[int]]:

@@ -1,0 +1,86 @@
+"""Mislabelled-data experiment of the paper on the built-in sentiment task (sst2), one command
+(gptfluence/experiments/mislabelled.py explains it).
+
+    python utils/mislabelled.py --preset quick            # tiny model, a few minutes on 1 CPU core
+    python utils/mislabelled.py --preset default --gpu 0  # the local small model
+
+Writes results/mislabelled/<preset>/: table.md, mislabelled.png, results.json, args.json, env.json,
+mislabelled.log; the work folder holds task files, runs, the simulator and re-made runs (every stage resumes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import parser
+
+
+def build_parser():
+    from ..experiments.mislabelled import PRESETS
+    p = parser(__doc__, "mislabelled.py")
+    a = p.add_argument
+    a("--preset", default="default", choices=sorted(PRESETS), help="named sizes (flags below override)")
+    a("--gpu", default="cpu", help="GPU index for making runs and training ('cpu' = no GPU)")
+    a("--model", default=None, help="run-maker model: tiny, small, a folder or an HF name")
+    a("--shot", type=int, default=None, help="training pool size (all of it is in the target run)")
+    a("--sample", type=int, default=None, help="training examples per simulator-training run")
+    a("--runs", type=int, default=None, help="simulator-training runs (seeds 1..R)")
+    a("--n_test", type=int, default=None, help="test examples (true labels)")
+    a("--bs", type=int, default=None, help="batch size")
+    a("--epochs", type=int, default=None, help="epochs of every run")
+    a("--lr", type=float, default=None, help="learning rate of the runs")
+    a("--label_noise", type=float, default=0.4, help="fraction of training labels flipped")
+    a("--fractions", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
+      help="fractions of the ranking whose labels are fixed (comma list)")
+    a("--n_shuffles", type=int, default=10, help="random orders averaged for the fraction of mislabels found")
+    a("--random_runs", type=int, default=None, help="of them, shuffles whose accuracy is measured by re-made runs")
+    a("--target_seed", type=int, default=100, help="seed of the target run (whole pool) and its re-makes")
+    a("--grad_steps", default=None, help="checkpoints with gradient features in the target run")
+    a("--grad_dim", type=int, default=None, help="gradient feature size")
+    a("--seed", type=int, default=0, help="seed of the random orders")
+    a("--data_seed", type=int, default=0, help="seed of the task generator and of the label noise")
+    a("--out_dir", default=None, help="output folder (default results/mislabelled/<preset>)")
+    a("--work_root", default=None, help="task files, runs, simulators, re-made runs (default <out_dir>/work)")
+    a("--model_cache", default=None, help="folder of the local preset models")
+    a("--threads", type=int, default=1, help="torch CPU threads")
+    a("--no_progress", action="store_true", help="no progress bars")
+    return p
+
+
+def parse_args(argv=None):
+    from ..experiments.mislabelled import PRESETS, parse_fractions
+    args = build_parser().parse_args(argv)
+    for key, value in PRESETS[args.preset].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.task = "sst2"
+    for flag in ("runs", "shot", "sample", "bs", "epochs", "n_test", "n_shuffles"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+    if not 0 < args.label_noise < 1:
+        raise ValueError(f"--label_noise must lie in (0, 1), got {args.label_noise}")
+    if args.runs < 2:
+        raise ValueError(f"--runs must be >= 2 (training and validation runs), got {args.runs}")
+    parse_fractions(args.fractions)
+    return args
+
+
+def main(argv=None):
+    from ..experiments.common import Workspace
+    from ..experiments.mislabelled import run
+    from ..io import write_json
+    from ..runtime import finish_logging, resolve_device, set_threads, setup_logging, write_env_json
+    args = parse_args(argv)
+    set_threads(args.threads)
+    out = Path(args.out_dir or Path("results") / "mislabelled" / args.preset)
+    out.mkdir(parents=True, exist_ok=True)
+    handler = setup_logging(out / "mislabelled.log")
+    try:
+        write_json(out / "args.json", vars(args))
+        ws = Workspace(Path(args.work_root or out / "work"), device=str(resolve_device(args.gpu)),
+                       threads=args.threads, progress=not args.no_progress, model_cache=args.model_cache)
+        res = run(ws, args, out)
+        write_env_json(out, preset=args.preset)
+        return res
+    finally:
+        finish_logging(handler)

@@ -1,0 +1,233 @@
+"""Mislabelled-data experiment of the paper on the built-in sentiment task (sst2).
+
+  1. a noisy training pool: label_noise (default 40%) of the sst2 training labels flipped (the clean label is
+     kept in "clean_label", "flipped" marks them); the test set keeps its true labels;
+  2. simulator-training runs on the noisy pool (sample of the pool per run), the simulator trained on them;
+  3. the TARGET run: the whole noisy pool (sample = shot), seed target_seed, with gradient features;
+  4. every training example is ranked, most suspicious first, by
+       the simulator's self-influence along the target run's curriculum,
+       TracIn-CP self-influence (sum over recorded checkpoints of lr_k <g_i, g_i>, the target run's grads),
+       random order (n_shuffles shuffles);
+  5. for each fraction f the labels of the top f of the ranking are restored to the clean labels (a new training
+     file), the target run is re-made on it (same seed, same curriculum), and its test accuracy (label-word
+     scoring, recorded by the run maker) and mean final test loss are measured.
+
+Sign convention of the ranking (both scores: larger = more suspicious). Self-influence > 0 means the example's
+presence lowers its OWN loss. A mislabelled example contradicts what the other examples teach, so its own
+(noisy) label is predicted only by learning from the example itself: removing it raises its own loss much more
+than removing a correctly labelled example. TracIn-CP's self-influence lr <g_i, g_i> is large for the same
+reason (a large, persistent gradient). Both rankings are in DESCENDING score order.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..io import DataError, atomic_open, load_samples, read_json, write_json, write_jsonl
+from ..runtime import relative
+from .common import GPTFLUENCE, Workspace
+from .influence_check import final_losses, set_name
+
+log = logging.getLogger("gptfluence.experiments")
+
+TASK = "sst2"
+PRESETS = {
+    "quick": dict(model="tiny", shot=40, sample=20, runs=4, n_test=30, bs=4, epochs=2, lr=1e-3, grad_steps="all",
+                  grad_dim=64, random_runs=1),
+    "default": dict(model="small", shot=100, sample=50, runs=6, n_test=100, bs=4, epochs=2, lr=5e-4,
+                    grad_steps="10", grad_dim=256, random_runs=2),
+}
+METHODS = ("gptfluence", "tracin_cp", "random")
+
+
+def parse_fractions(text: str) -> list[float]:
+    try:
+        out = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise DataError(f"--fractions {text!r}: expected a comma list of numbers in (0, 1]") from None
+    if not out or any(not 0 < f <= 1 for f in out):
+        raise DataError(f"--fractions {text!r}: expected a comma list of numbers in (0, 1]")
+    return out
+
+
+def relabel(samples: list[dict], ids) -> list[dict]:
+    """Copies of `samples` with the examples `ids` given back their clean label ("clean_label"): label, output,
+    target and input re-rendered, "flipped" False. Other samples are unchanged copies."""
+    from ..tasks import LABEL_WORDS
+    fix = set(int(i) for i in ids)
+    out = []
+    for s in samples:
+        s = dict(s)
+        if s["id"] in fix:
+            if "clean_label" not in s:
+                raise DataError(f"sample id {s['id']}: no 'clean_label' to restore")
+            s["label"] = int(s["clean_label"])
+            s["output"] = LABEL_WORDS[TASK][s["label"]]
+            s["target"] = " " + s["output"]
+            s["input"] = s["context"] + s["target"]
+            s["flipped"] = False
+        out.append(s)
+    return out
+
+
+def run_spec(args, train_file, eval_file):
+    from ..pipeline import RunSpec
+    return RunSpec(task=TASK, seeds=list(range(1, args.runs + 1)), train_file=str(train_file), eval_file=str(eval_file),
+                   model=args.model, shot=args.shot, sample=args.sample, bs=args.bs, epochs=args.epochs, lr=args.lr)
+
+
+def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: bool = False) -> dict:
+    """Make the target run (whole pool, seed target_seed) on a training file: {"accuracy" (0-1, final model),
+    "loss" (mean final test loss, nats), "run_dir"}. Kept when made before."""
+    from ..pipeline import make_runs
+    spec = replace(run_spec(args, train_file, eval_file), seeds=[args.target_seed], sample=args.shot,
+                   record_interval=10 ** 6, output_dir=str(out), device=ws.device, threads=ws.threads, progress=False,
+                   summary=False, model_cache=ws.model_cache)
+    if grads:
+        spec = replace(spec, grad_features=True, grad_steps=args.grad_steps, grad_dim=args.grad_dim)
+    (run_dir,) = make_runs(spec)
+    done = read_json(run_dir / "run_done.json")
+    if "label_accuracy_last" not in done:
+        raise DataError(f"{run_dir}: no label accuracy recorded (the test samples need integer labels)")
+    losses = final_losses(run_dir, TASK)
+    return {"accuracy": done["label_accuracy_last"], "loss": sum(losses.values()) / len(losses),
+            "run_dir": str(run_dir)}
+
+
+def target_curriculum(args):
+    """The target run's batches [T+1, M] (-1 padded) with an empty step 0 in front, so every optimizer step is a
+    simulated transition."""
+    from ..runmaker import make_curriculum
+    batches = make_curriculum(args.shot, args.shot, args.bs, args.epochs, args.target_seed)
+    out = torch.full((len(batches) + 1, max(len(b) for b in batches)), -1, dtype=torch.long)
+    for t, b in enumerate(batches, 1):
+        out[t, :len(b)] = torch.tensor(b)
+    return out
+
+
+def simulator_scores(args, ckpt_dir: Path, sim_dirs: list[str]):
+    """Self-influence [P] of every pool example along the target curriculum (remove mode, loss: > 0 = the
+    example lowers its own loss). Starts from the mean first test loss of the simulator-training runs."""
+    from ..checkpoint import load_checkpoint, simulator_from_checkpoint
+    from ..influence import self_influence
+    from ..runs import load_runs
+    sim = simulator_from_checkpoint(load_checkpoint(ckpt_dir)).eval()
+    rs = load_runs(sim_dirs)
+    init = float(rs.values[..., 0][rs.mask[..., 0]].mean())
+    res = self_influence(sim, target_curriculum(args), init)
+    return torch.nan_to_num(res.final[0, :, 0].float(), nan=0.0), init
+
+
+def rank(scores) -> list[int]:
+    """Ids in descending score order (ties: lower id first)."""
+    return sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
+
+
+def found_fraction(order: list[int], n: int, flipped: set[int]) -> float:
+    return len(set(order[:n]) & flipped) / max(1, len(flipped))
+
+
+def write_table(path: Path, res: dict) -> str:
+    s = res["settings"]
+    lines = [f"#### Mislabelled-data detection (sst2 built-in, {s['model']} model, {s['shot']} training examples, "
+             f"{res['n_flipped']} labels flipped = {s['label_noise']:.0%}, {s['n_test']} test examples)", "",
+             f"Test accuracy (test loss) of the noisy target run: {res['noisy']['accuracy']:.3f} "
+             f"({res['noisy']['loss']:.4f}); with every label fixed: {res['clean']['accuracy']:.3f} "
+             f"({res['clean']['loss']:.4f}). Random: found = mean over {s['n_shuffles']} shuffles, accuracy = "
+             f"mean over {s['random_runs']} of them (re-made runs).", "",
+             "| fraction checked | found: GPTfluence | found: TracIn-CP | found: random | acc: GPTfluence | "
+             "acc: TracIn-CP | acc: random | test loss: GPTfluence | TracIn-CP | random |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in res["rows"]:
+        f, a, t = row["found"], row["accuracy"], row["test_loss"]
+        lines.append(f"| {row['fraction']:.1f} | {f['gptfluence']:.3f} | {f['tracin_cp']:.3f} | {f['random']:.3f} | "
+                     f"{a['gptfluence']:.3f} | {a['tracin_cp']:.3f} | {a['random']:.3f} | {t['gptfluence']:.4f} | "
+                     f"{t['tracin_cp']:.4f} | {t['random']:.4f} |")
+    text = "\n".join(lines) + "\n"
+    with atomic_open(path, "w") as f:
+        f.write(text)
+    return text
+
+
+def plot(path: Path, res: dict) -> None:
+    from ..plots import plot_lines
+    xs = [0.0] + [r["fraction"] for r in res["rows"]]
+    panels = {"fraction of mislabelled examples found": {m: [0.0] + [r["found"][m] for r in res["rows"]]
+                                                         for m in METHODS},
+              "test accuracy after fixing": {m: [res["noisy"]["accuracy"]] + [r["accuracy"][m] for r in res["rows"]]
+                                             for m in METHODS},
+              "mean test loss after fixing (nats)": {m: [res["noisy"]["loss"]] + [r["test_loss"][m]
+                                                                                  for r in res["rows"]]
+                                                     for m in METHODS}}
+    plot_lines(path, xs, panels, "fraction of training data checked")
+
+
+def run(ws: Workspace, args, out: Path) -> dict:
+    """The whole experiment; writes table.md, mislabelled.png, results.json into out; returns the results."""
+    from ..baselines import parse_num_checkpoints, tracin_self_influence
+    t0 = time.time()
+    fractions = parse_fractions(args.fractions)
+    train_p, eval_p = ws.task_files(TASK, args.shot, args.n_test, args.data_seed, label_noise=args.label_noise)
+    samples = load_samples(train_p)
+    flipped = {s["id"] for s in samples if s.get("flipped")}
+    key = (f"{TASK}/mislabelled-{args.label_noise:g}_{Path(args.model).name}_shot{args.shot}_sample{args.sample}"
+           f"_ep{args.epochs}_lr{args.lr:g}_nt{args.n_test}_ds{args.data_seed}")
+    sim_dirs = [d for _, d in sorted(ws.runs(key, run_spec(args, train_p, eval_p)).items())]
+    ckpt = ws.simulator(key, GPTFLUENCE, TASK, "loss", sim_dirs, (train_p, eval_p), 42, 1)
+    noisy = target_run(ws, args, train_p, eval_p, ws.root / "target" / key, grads=True)
+    g_scores, init = simulator_scores(args, ckpt, sim_dirs)
+    t_scores, ck_steps = tracin_self_influence(noisy["run_dir"], parse_num_checkpoints(None))
+    orders = {"gptfluence": rank(g_scores), "tracin_cp": rank(t_scores[:args.shot])}
+    shuffles = []
+    for s in range(args.n_shuffles):
+        o = list(range(args.shot))
+        random.Random(args.seed * 1000 + s).shuffle(o)
+        shuffles.append(o)
+    t_base = time.time() - t0
+    cache: dict = {}
+
+    def fixed_run(fixed: set[int]) -> dict:
+        name = set_name(fixed)
+        if name not in cache:
+            path = ws.root / "fixed" / key / f"{name}.json"
+            write_jsonl(path, relabel(samples, fixed))
+            cache[name] = target_run(ws, args, path, eval_p, ws.root / "remake" / key / name)
+        return cache[name]
+
+    rows = []
+    for f in fractions:
+        n = round(f * args.shot)
+        row = {"fraction": f, "n_checked": n, "found": {}, "accuracy": {}, "test_loss": {}}
+        for m, o in orders.items():
+            row["found"][m] = found_fraction(o, n, flipped)
+            r = fixed_run(set(o[:n]) & flipped)
+            row["accuracy"][m], row["test_loss"][m] = r["accuracy"], r["loss"]
+        row["found"]["random"] = sum(found_fraction(o, n, flipped) for o in shuffles) / len(shuffles)
+        rs = [fixed_run(set(o[:n]) & flipped) for o in shuffles[:args.random_runs]]
+        row["accuracy"]["random"] = sum(r["accuracy"] for r in rs) / max(1, len(rs))
+        row["test_loss"]["random"] = sum(r["loss"] for r in rs) / max(1, len(rs))
+        rows.append(row)
+        log.info("fraction %.2f: found %s, accuracy %s", f, {k: round(v, 3) for k, v in row["found"].items()},
+                 {k: round(v, 3) for k, v in row["accuracy"].items()})
+    clean = fixed_run(flipped)
+    res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed"]},
+           "n_flipped": len(flipped), "noisy": noisy, "clean": clean, "rows": rows, "gptfluence_init": init,
+           "tracin_checkpoints": ck_steps, "re_made_runs": len(cache),
+           "ranking": "descending self-influence (most suspicious first); random: shuffles",
+           "scores": {"gptfluence": g_scores.tolist(), "tracin_cp": t_scores[:args.shot].tolist()},
+           "flipped_ids": sorted(flipped),
+           "seconds": {"runs_simulator_scores": round(t_base, 1), "total": round(time.time() - t0, 1)}}
+    for part in ("noisy", "clean"):
+        res[part] = {**res[part], "run_dir": relative(res[part]["run_dir"])}
+    write_json(out / "results.json", res)
+    plot(out / "mislabelled.png", res)
+    print(write_table(out / "table.md", res))
+    print(f"results: {out / 'table.md'}, {out / 'mislabelled.png'} ({res['seconds']['total']:.0f} s, "
+          f"{len(cache)} re-made runs)")
+    return res

@@ -1,0 +1,217 @@
+"""Task files, GPT runs and their preprocessing, as typed steps.
+
+    task_files(root, task, n_train, n_test, seed)  -> (train file, eval file)   built-in tasks, written once
+    make_runs(RunSpec(...))                        -> raw run dirs              fine-tune over many curricula
+    preprocess(raw_root, output_root, task, ...)   -> processed run dirs        GPTDynamics processed layout
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..io import DataError, file_sha256, load_samples
+from ..runtime import resolve_device, set_threads
+
+log = logging.getLogger("gptfluence.pipeline")
+
+
+# ----------------------------------------------------------------------------------------------
+# Task files
+# ----------------------------------------------------------------------------------------------
+
+def task_files(root: str | Path, task: str, n_train: int | None = None, n_test: int | None = None,
+               seed: int = 0, label_noise: float = 0.0) -> tuple[Path, Path]:
+    """The built-in task's (training pool, test set) sample files under root, written when missing
+    (deterministic by seed). label_noise > 0 flips that fraction of the training labels (classification)."""
+    from .. import tasks
+    if label_noise:
+        train_p, eval_p = tasks.task_file_paths(root, task, n_train or tasks.DEFAULT_N_TRAIN, n_test)
+        train_p = train_p.with_name(train_p.name.replace(task, f"{task}_mislabelled-{label_noise:g}", 1))
+        if not (train_p.is_file() and eval_p.is_file()):
+            train, test = tasks.build_task(task, n_train or tasks.DEFAULT_N_TRAIN, n_test, seed,
+                                           label_noise=label_noise)
+            from ..io import write_jsonl
+            write_jsonl(train_p, train)
+            write_jsonl(eval_p, test)
+        return train_p, eval_p
+    return tasks.ensure_task_files(root, task, n_train, n_test, seed=seed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Making runs
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class RunSpec:
+    """Settings of a set of runs (one per seed). train_file / eval_file None: the built-in task's files
+    under data_root (written when missing). metrics None: BLEU / ROUGE for the generation tasks only."""
+    task: str = "rte"
+    seeds: list = field(default_factory=lambda: [1])
+    train_file: str | None = None
+    eval_file: str | None = None
+    data_root: str = "gptdynamics"
+    n_test: int | None = None
+    data_seed: int = 0
+    model: str = "small"
+    model_seed: int = 0
+    model_cache: str | None = None
+    max_len: int = 256
+    append_eos: bool = True
+    shot: int = 200
+    sample: int = 128
+    bs: int = 4
+    epochs: int = 3
+    lr: float = 1e-4
+    weight_decay: float = 0.001
+    loss_last_token: bool = False
+    record_interval: int = 1
+    pool_ids: list | None = None
+    exclude_ids: list | None = None
+    metrics: bool | None = None
+    do_sample: bool = False
+    top_p: float = 0.95
+    temperature: float = 0.2
+    gen_len_factor: float = 1.5
+    grad_features: bool = False
+    grad_steps: str = "10"
+    grad_dim: int = 256
+    grad_seed: int = 0
+    output_dir: str = "gptdynamics/runs_raw"
+    device: str = "cpu"
+    bf16: bool = False
+    tf32: bool = False
+    eval_batch_size: int = 64
+    threads: int = 0
+    progress: bool = True
+    summary: bool = True
+
+
+def check_run_spec(s: RunSpec) -> None:
+    """Refuse settings that cannot make runs, before any work (one line naming the flag)."""
+    if not s.seeds:
+        raise ValueError("no run seeds given (e.g. --seeds 1-27)")
+    for flag, v in (("bs", s.bs), ("epochs", s.epochs), ("shot", s.shot), ("sample", s.sample),
+                    ("record_interval", s.record_interval), ("max_len", s.max_len),
+                    ("eval_batch_size", s.eval_batch_size), ("grad_dim", s.grad_dim)):
+        if v < 1:
+            raise ValueError(f"--{flag} must be >= 1, got {v}")
+    if not (math.isfinite(s.lr) and s.lr > 0):
+        raise ValueError(f"--lr must be a positive number, got {s.lr}")
+    if not (math.isfinite(s.weight_decay) and s.weight_decay >= 0):
+        raise ValueError(f"--weight_decay must be >= 0, got {s.weight_decay}")
+    if s.sample > s.shot:
+        raise ValueError(f"--sample {s.sample} is larger than the training pool (--shot {s.shot})")
+    if s.do_sample and not (0 < s.top_p <= 1 and s.temperature > 0):
+        raise ValueError(f"--top_p must lie in (0, 1] and --temperature be > 0, got {s.top_p}, {s.temperature}")
+    if s.threads < 0:
+        raise ValueError(f"--threads must be >= 0 (0 = torch's default), got {s.threads}")
+    if len(set(s.seeds)) != len(s.seeds):
+        raise ValueError(f"--seeds repeats a seed: {s.seeds}")
+    out = Path(s.output_dir)
+    for parent in [out, *out.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise DataError(f"--output_dir {s.output_dir}: {parent} is a file, not a folder")
+
+
+def resolve_task_files(s: RunSpec) -> tuple[Path, Path]:
+    if s.train_file and s.eval_file:
+        return Path(s.train_file), Path(s.eval_file)
+    from .. import tasks
+    tasks.check_task(s.task)
+    train_p, eval_p = task_files(s.data_root, s.task, s.shot, s.n_test, seed=s.data_seed)
+    return Path(s.train_file or train_p), Path(s.eval_file or eval_p)
+
+
+def run_settings(s: RunSpec, train_p: Path, eval_p: Path) -> dict:
+    """Everything that determines a run's numbers (stored in run_args.json and compared on resume)."""
+    from ..basemodel import model_tag
+    from ..runmaker import is_generation_task
+    metrics = is_generation_task(s.task) if s.metrics is None else s.metrics
+    return {"task": s.task, "model": s.model, "model_seed": s.model_seed, "model_tag": model_tag(s.model, s.model_seed),
+            "train_data_path": str(train_p), "eval_data_path": str(eval_p),
+            "train_sha": file_sha256(train_p)[:16], "eval_sha": file_sha256(eval_p)[:16],
+            "shot": s.shot, "sample": s.sample, "bs": s.bs, "epochs": s.epochs, "lr": s.lr,
+            "weight_decay": s.weight_decay, "loss_last_token": s.loss_last_token, "append_eos": s.append_eos,
+            "max_len": s.max_len, "record_interval": s.record_interval, "metrics": bool(metrics),
+            "do_sample": s.do_sample, "top_p": s.top_p, "temperature": s.temperature,
+            "gen_len_factor": s.gen_len_factor, "grad_features": s.grad_features, "grad_steps": s.grad_steps,
+            "grad_dim": s.grad_dim, "grad_seed": s.grad_seed, "bf16": s.bf16, "tf32": s.tf32,
+            "eval_batch_size": s.eval_batch_size, "pool_ids": s.pool_ids, "exclude_ids": s.exclude_ids}
+
+
+def make_runs(spec: RunSpec) -> list[Path]:
+    """Make (resumably) one raw run per seed under spec.output_dir; returns the run folders."""
+    import torch
+
+    from .. import runmaker
+    from ..basemodel import get_base_model
+    check_run_spec(spec)
+    train_p, eval_p = resolve_task_files(spec)
+    train, test = load_samples(train_p), load_samples(eval_p)
+    if spec.shot > len(train):
+        raise DataError(f"--shot {spec.shot} is larger than the training file {train_p} ({len(train)} samples)")
+    settings = run_settings(spec, train_p, eval_p)
+    runmaker.make_curriculum(spec.shot, spec.sample, spec.bs, spec.epochs, spec.seeds[0], spec.pool_ids,
+                             spec.exclude_ids)  # bad pool / exclude ids fail here, before any work
+    runmaker.check_output_dir(spec.output_dir, settings)
+    set_threads(spec.threads)
+    device = resolve_device(spec.device)
+    if device.type == "cuda" and spec.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model, tok = get_base_model(spec.model, spec.model_cache, seed=spec.model_seed, device=device,
+                                progress=spec.progress)
+    maker = runmaker.RunMaker(model, tok, train, test, settings, device=device, progress=spec.progress)
+    t0 = time.time()
+    dirs = runmaker.make_runs(maker, spec.seeds, spec.output_dir)
+    log.info("%d runs in %s (%.1f s)", len(dirs), spec.output_dir, time.time() - t0)
+    if spec.summary:
+        print(runmaker.format_summary(runmaker.summarize_runs(dirs, spec.task, maker.pool, test)))
+    return dirs
+
+
+# ----------------------------------------------------------------------------------------------
+# Preprocessing
+# ----------------------------------------------------------------------------------------------
+
+def default_metrics(task: str) -> list[str]:
+    """loss for every task; + bleu, rougeL, rouge1, rouge2 for the generation tasks."""
+    from ..runmaker import is_generation_task
+    return ["loss", "bleu", "rougeL", "rouge1", "rouge2"] if is_generation_task(task) else ["loss"]
+
+
+def preprocess(raw_root: str | Path, output_root: str | Path, task: str, metrics: list[str] | None = None,
+               run_glob: str | list[str] | None = None, subtasks: dict | None = None, workers: int = 1,
+               overwrite: bool = False, allow_nonfinite: bool = False, progress: bool = True,
+               train_id_offset: int = 0) -> list:
+    """Raw run dirs under raw_root -> processed run dirs under output_root/task; prints a summary and returns the
+    per-run reports (gptfluence.preprocess.RunReport: status, out_dir, gaps, ...). processed_dirs(reports) gives
+    the processed run dirs sorted by seed."""
+    from .. import preprocess as P
+    globs = [run_glob] if isinstance(run_glob, str) else list(run_glob or [f"output_{task}_*"])
+    raw_dirs = P.find_raw_runs(raw_root, globs)
+    reports = P.preprocess_runs(raw_dirs, Path(output_root) / task, task, metrics or default_metrics(task), subtasks,
+                                allow_nonfinite, overwrite, workers, progress=progress,
+                                train_id_offset=train_id_offset)
+    print(P.summarize(reports))
+    return reports
+
+
+def processed_dirs(reports) -> list[Path]:
+    """The processed run dirs of a preprocess() call (raw runs still being written left out), sorted by seed."""
+    return sort_by_seed(Path(r.out_dir) for r in reports if r.status != "incomplete")
+
+
+def sort_by_seed(dirs) -> list[Path]:
+    def key(d: Path):
+        tail = d.name.rsplit("_seed-", 1)
+        return (int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else 1 << 30, d.name)
+    return sorted((Path(d) for d in dirs), key=key)
+
+
+def spec_dict(spec) -> dict:
+    return asdict(spec)
