@@ -1,4 +1,4 @@
-"""The GPTDynamics layouts (see ../shared/reference/gptdynamics-format.md): writers and readers.
+"""The GPTDynamics layouts (docs/gptdynamics-format.md): writers and readers.
 
 Readers (bottom of the file): parse_log_records / read_log (log.out, tolerant of progress-bar debris),
 list_checkpoints / read_checkpoint (raw checkpoint files), read_samples_id / read_trajectories (processed).

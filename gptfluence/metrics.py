@@ -1,4 +1,4 @@
-"""Evaluation metrics, exactly as defined in the paper (reference/gptfluence.md, section 3).
+"""Evaluation metrics, exactly as defined in the paper (docs/method.md, section 3).
 
 - all-steps MSE / MAE of a trajectory: mean over steps 2..T (recorded index t >= 1) of the
   squared / absolute error; mean and std (ddof = 0) over all (run, test example) trajectories.

@@ -1,4 +1,4 @@
-"""Tests of the ground-truth influence check and the mislabelled-data experiment (issue 5, parts 2-3):
+"""Tests of the ground-truth influence check and the mislabelled-data experiment:
 label-word accuracy, TracIn-CP per-example and self-influence on hand-made gradient files, relabelling,
 and a tiny end-to-end run of each command (tiny model pre-trained briefly into a temporary cache)."""
 

@@ -1,4 +1,4 @@
-"""Gradient-based baselines of the paper (reference/gptfluence.md, section 6): TracIn-CP and Grad-Dot.
+"""Gradient-based baselines of the paper (docs/method.md, section 5): TracIn-CP and Grad-Dot.
 
 Both predict a test example's LOSS trajectory from last-layer gradient features recorded by the
 run maker (utils/make_runs.py --grad_features; format in gptfluence/dynamics.py):
