@@ -521,9 +521,17 @@ class TextEncoder:
 
 def embed_samples(samples: Sequence[dict], setting: dict, cache_dir: str | os.PathLike | None = "default",
                   device="cpu", show_progress: bool = True) -> torch.Tensor:
-    """Embeddings [N, d] of the samples' `input` texts (prompt + target) for an encoder setting
-    {"encoder", "pooling", "max_length"} (as stored in checkpoints); see embed_texts."""
-    return embed_texts([s["input"] for s in samples], encoder=setting["encoder"], pooling=setting["pooling"],
-                       max_length=setting["max_length"], cache_dir=cache_dir, device=str(device),
-                       show_progress=show_progress)
+    """Embeddings of the samples for an encoder setting {"encoder", "pooling", "max_length"[, "texts"]} (as stored
+    in checkpoints; see embed_texts): [N, d] of each sample's `input` (prompt + target), or with
+    texts = "input+target" [N, 2d], the input's embedding followed by the target's (`input` without the `context`
+    prefix; a sample without a context uses its whole input as the target)."""
+    def embed(texts):
+        return embed_texts(texts, encoder=setting["encoder"], pooling=setting["pooling"],
+                           max_length=setting["max_length"], cache_dir=cache_dir, device=str(device),
+                           show_progress=show_progress)
+    inputs = embed([s["input"] for s in samples])
+    if setting.get("texts", "input") == "input":
+        return inputs
+    targets = [s["input"][len(s.get("context", "")):] if s.get("context") else s["input"] for s in samples]
+    return torch.cat([inputs, embed([t if t.strip() else s["input"] for t, s in zip(targets, samples)])], 1)
 

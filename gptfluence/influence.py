@@ -44,7 +44,6 @@ from dataclasses import dataclass
 import torch
 
 from .io import DataError
-from .rollout import rollout, rollout_from_factors
 from .simulators.base import Simulator, batch_counts
 
 MODES = ("remove", "add")
@@ -348,12 +347,63 @@ def influence(sim: Simulator, batches: torch.Tensor, init, test_rows=None, **kw)
     sim: a trained simulator; batches [T, M] or [R, T, M] training ids (-1 padding); init: the test
     examples' values at the first recorded step (number, [N] or [R, N]); test_rows [N]: the simulator's
     test rows (default all). Keyword arguments as influence_from_factors (mode, higher_is_better,
-    insert_steps, train_idx, chunk_size, return_trajectory, dtype).
+    insert_steps, train_idx, chunk_size, return_trajectory, dtype). Simulators that are additive in the
+    batches (step_tables) take the exact closed form of additive_influence.
     """
     test_rows = torch.arange(sim.n_test) if test_rows is None else torch.as_tensor(test_rows, dtype=torch.long)
+    if getattr(sim, "additive", False):
+        return additive_influence(sim, batches, init, test_rows, **kw)
     with torch.no_grad():
         A, B = sim.factor_tables(test_rows.to(sim.device))
     return influence_from_factors(A, B, batches, init, **kw)
+
+
+@torch.no_grad()
+def additive_influence(sim: Simulator, batches: torch.Tensor, init, test_rows, mode: str = "remove",
+                       higher_is_better: bool = False, insert_steps=None, train_idx=None,
+                       chunk_size: int | None = 256, return_trajectory: bool = False, renormalize: bool = True,
+                       dtype=torch.float64) -> InfluenceResult:
+    """Influence for a simulator whose prediction adds up what each step's batch contributes,
+    sum_{tau <= t} beta_tau(z') with beta_tau = sum_{i in c_tau} B_i(z', tau) (sim.step_tables -> B [T, P, N]).
+
+    The counterfactual of example i changes only the batches it is in (or is inserted into): beta'_tau =
+    s (beta_tau + d B_i(tau)) with d the count change and s = m / (m + d) when renormalize (the batch keeps its
+    mean contribution; a batch emptied by the change adds nothing), else s = 1. Its change of the prediction at t
+    is the cumulative sum of beta' - beta up to t: exact, no recurrence. Arguments and result as
+    influence_from_factors.
+    """
+    batches = as_runs(batches)
+    R, T, _ = batches.shape
+    P, N = sim.n_train, len(test_rows)
+    check_ids(batches, P)
+    B = sim.step_tables(test_rows, T).to(dtype)                                         # [T, P, N]
+    counts = batch_counts(batches.reshape(R * T, -1), P).reshape(R, T, P).to(dtype)
+    beta = torch.einsum("rtp,tpn->rtn", counts, B)                                      # [R, T, N]
+    base = sim.predict(batches, as_init(init, R, N, torch.float32), test_rows).to(dtype)
+    delta, used = counterfactual_counts(batches, P, mode, insert_steps)
+    sizes = batch_sizes(batches).to(dtype)
+    idx = torch.arange(P) if train_idx is None else torch.as_tensor(train_idx)
+    finals, means, trajs = [], [], []
+    for sl in _chunks(len(idx), chunk_size):
+        ix = idx[sl]
+        d = delta[:, :, ix].to(dtype)                                                   # [R, T, p]
+        new = beta[:, :, None] + d[..., None] * B[:, ix][None]                          # [R, T, p, N]
+        if renormalize:
+            total = sizes[..., None] + d
+            keep = torch.where(total > 0, sizes[..., None] / total.clamp(min=1e-12), torch.zeros_like(total))
+            new = new * keep[..., None]
+        change = torch.where(d[..., None] != 0, new - beta[:, :, None], torch.zeros_like(new))
+        change[:, 0] = 0
+        cum = change.cumsum(1)                                                          # [R, T, p, N]
+        finals.append(cum[:, -1])
+        means.append(cum[:, 1:].mean(1) if T > 1 else cum[:, 0])
+        if return_trajectory:
+            trajs.append(cum.permute(0, 2, 3, 1))
+    final, mean = torch.cat(finals, 1), torch.cat(means, 1)
+    return InfluenceResult(final=_signed(final, mode, higher_is_better),
+                           trajectory=_signed(mean, mode, higher_is_better), baseline=base, used=used[:, idx],
+                           train_idx=idx.cpu(), mode=mode, higher_is_better=higher_is_better,
+                           delta=torch.cat(trajs, 1) if return_trajectory else None)
 
 
 def top_k(scores: torch.Tensor, k: int, used: torch.Tensor | None = None):
@@ -388,7 +438,7 @@ def simulate_curriculum(sim: Simulator, batches: torch.Tensor, init, test_rows=N
     check_ids(batches, sim.n_train)
     init = as_init(init, batches.shape[0], len(test_rows), torch.float32)
     dev = sim.device
-    return rollout(sim, batches.to(dev), init.to(dev), test_rows.to(dev)).cpu()
+    return sim.predict(batches.to(dev), init.to(dev), test_rows.to(dev)).cpu()
 
 
 def compare_curricula(sim: Simulator, baseline: torch.Tensor, what_if: torch.Tensor, init, test_rows=None,
@@ -438,6 +488,8 @@ def self_influence(sim: Simulator, batches: torch.Tensor, init, mode: str = "rem
     """
     own = as_own_test_points(sim)
     P = own.n_train
+    if getattr(own, "additive", False):
+        return _additive_self_influence(own, batches, init, mode, higher_is_better, chunk_size, renormalize, dtype)
     A, B = own.factor_tables(torch.arange(P, device=own.device))       # [P+1, P, n], [P+1, P]
     batches = as_runs(batches).to(A.device)
     R, T, _ = batches.shape
@@ -463,6 +515,25 @@ def self_influence(sim: Simulator, batches: torch.Tensor, init, mode: str = "rem
     return InfluenceResult(final=_signed(final, mode, higher_is_better),
                            trajectory=_signed(mean, mode, higher_is_better), baseline=torch.cat(bases, 1),
                            used=used, train_idx=diag.cpu(), mode=mode, higher_is_better=higher_is_better)
+
+
+def _additive_self_influence(own, batches, init, mode, higher_is_better, chunk_size, renormalize, dtype):
+    """The diagonal of additive_influence with the training examples as their own test points, in chunks."""
+    batches = as_runs(batches)
+    R, P = batches.shape[0], own.n_train
+    init = as_init(init, R, P, dtype)
+    finals, means, bases, useds = [], [], [], []
+    for sl in _chunks(P, min(chunk_size or P, 256)):
+        ix = torch.arange(P)[sl]
+        res = additive_influence(own, batches, init[:, ix], ix, mode=mode, higher_is_better=higher_is_better,
+                                 train_idx=ix, chunk_size=None, renormalize=renormalize, dtype=dtype)
+        finals.append(torch.diagonal(res.final, dim1=1, dim2=2)[..., None])
+        means.append(torch.diagonal(res.trajectory, dim1=1, dim2=2)[..., None])
+        bases.append(res.baseline)
+        useds.append(res.used)
+    return InfluenceResult(final=torch.cat(finals, 1), trajectory=torch.cat(means, 1), baseline=torch.cat(bases, 1),
+                           used=torch.cat(useds, 1), train_idx=torch.arange(P), mode=mode,
+                           higher_is_better=higher_is_better)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -494,15 +565,9 @@ def rollout_edited(sim: Simulator, batches: torch.Tensor, edited: torch.Tensor, 
     emptied makes no update (the value stays). Returns predictions [R, N, T]. This is the semantics of
     influence(..., renormalize=True), one curriculum at a time.
     """
-    alpha, beta = sim.step_factors(edited, test_rows)
-    m, m2 = batch_sizes(batches).to(alpha.dtype), batch_sizes(edited).to(alpha.dtype)
-    s = torch.where(m2 > 0, m / m2.clamp(min=1), torch.ones_like(m))[..., None]         # [R, T, 1]
-    alpha, beta = alpha * s[..., None], beta * s
-    empty = (m2 == 0)[..., None]                                                       # [R, T, 1]
-    identity = torch.zeros_like(alpha)
-    identity[..., 0] = 1.0
-    return rollout_from_factors(torch.where(empty[..., None], identity, alpha),
-                                torch.where(empty, torch.zeros_like(beta), beta), init.to(alpha.dtype))
+    m, m2 = batch_sizes(batches), batch_sizes(edited)
+    scale = torch.where(m2 > 0, m / m2.clamp(min=1), torch.zeros_like(m))               # [R, T]; 0 = emptied
+    return sim.predict(edited, init.float(), test_rows, batch_scale=scale.float())
 
 
 @torch.no_grad()
@@ -516,13 +581,13 @@ def reference_influence(sim: Simulator, batches: torch.Tensor, init, test_rows=N
     batches = as_runs(batches)
     test_rows = torch.arange(sim.n_test) if test_rows is None else torch.as_tensor(test_rows, dtype=torch.long)
     init = as_init(init, batches.shape[0], len(test_rows), torch.float32)
-    base = rollout(sim, batches, init, test_rows)[..., -1]
+    base = sim.predict(batches, init, test_rows)[..., -1]
     idx = range(sim.n_train) if train_idx is None else [int(i) for i in train_idx]
 
     def one(i):
         edited = edit_curriculum(batches, i, mode, insert_steps)
         if not renormalize:
-            return rollout(sim, edited, init, test_rows)
+            return sim.predict(edited, init, test_rows)
         return rollout_edited(sim, batches, edited, init, test_rows)
 
     out = [one(i)[..., -1] - base for i in idx]

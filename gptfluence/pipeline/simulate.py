@@ -238,7 +238,8 @@ def build_simulator(spec: TrainSpec, train_samples, test_samples, device):
     cls = simulator_class(spec.sim_name)
     if not cls.uses_features:
         return cls.create(n_train=len(train_samples), n_test=len(test_samples), spec=spec), None
-    enc = {"encoder": spec.encoder, "pooling": spec.pooling, "max_length": spec.max_length}
+    enc = {"encoder": spec.encoder, "pooling": spec.pooling, "max_length": spec.max_length,
+           "texts": getattr(cls, "embed_texts", "input")}
     emb = [embed_samples(s, enc, spec.embedding_cache, device, spec.progress) for s in (train_samples, test_samples)]
     return cls.create(train_emb=emb[0], test_emb=emb[1], spec=spec), enc
 

@@ -7,10 +7,12 @@
     gpt_sim          enc_sim on a causal LM's last-token hidden states
     no_change        baseline: the first value repeated
     mean_trajectory  baseline: per test example, the mean trajectory over the training runs
+    anchor_sim       this repo's simulator: the mean trajectory plus a closed-form, cross-validated batch model
 """
 
 from __future__ import annotations
 
+from .anchor_sim import AnchorSim
 from .base import Simulator, batch_counts
 from .baselines import MeanTrajectory, NoChange, TrajectoryBaseline
 from .enc_sim import EncSim, FeatureSimulator, GPTSim
@@ -24,7 +26,11 @@ SIMULATORS: dict[str, type[Simulator]] = {
     "gpt_sim": GPTSim,
     "no_change": NoChange,
     "mean_trajectory": MeanTrajectory,
+    "anchor_sim": AnchorSim,
 }
+#: the simulator this repo recommends (see README, "Simulators"): the mean trajectory plus what each batch moves,
+#: fitted in closed form on whole rollouts, with its settings cross-validated over training runs
+RECOMMENDED = "anchor_sim"
 BASELINES = ("no_change", "mean_trajectory")
 
 
@@ -42,6 +48,7 @@ def make_simulator(name: str, config: dict, train_emb=None, test_emb=None) -> Si
     return cls(**config)
 
 
-__all__ = ["make_simulator", "BASELINES", "SIMULATORS", "Simulator", "FeatureSimulator", "Simfluence", "EncSim",
+__all__ = ["RECOMMENDED", "AnchorSim", "make_simulator", "BASELINES", "SIMULATORS", "Simulator", "FeatureSimulator",
+           "Simfluence", "EncSim",
            "GPTSim", "NOrderEncSim", "NoChange", "MeanTrajectory", "TrajectoryBaseline", "simulator_class",
            "batch_counts"]

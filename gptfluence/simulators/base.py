@@ -68,11 +68,22 @@ class Simulator(nn.Module):
         closed-form parts, data-dependent initialisation. Default: nothing."""
 
     def predict(self, batches: torch.Tensor, init: torch.Tensor, test_rows: torch.Tensor,
-                steps: torch.Tensor | None = None) -> torch.Tensor:
+                steps: torch.Tensor | None = None, batch_scale: torch.Tensor | None = None) -> torch.Tensor:
         """Predicted trajectories [R, N, T] of runs with curricula batches [R, T, M] from their first values
-        init [R, N]; steps [T] are the recorded steps. Default: the autoregressive rollout of the factors."""
-        from ..rollout import rollout
-        return rollout(self, batches, init, test_rows)
+        init [R, N]; steps [T] are the recorded steps. batch_scale [R, T] multiplies what each step's batch
+        contributes (an edited curriculum whose batches keep their mean factor; 0 = a step without an update).
+        Default: the autoregressive rollout of the factors."""
+        from ..rollout import rollout, rollout_from_factors
+        if batch_scale is None:
+            return rollout(self, batches, init, test_rows)
+        alpha, beta = self.step_factors(batches, test_rows)
+        s = batch_scale.to(alpha.dtype)
+        alpha, beta = alpha * s[..., None, None], beta * s[..., None]
+        empty = (s == 0)[..., None]
+        identity = torch.zeros_like(alpha)
+        identity[..., 0] = 1.0
+        return rollout_from_factors(torch.where(empty[..., None], identity, alpha),
+                                    torch.where(empty, torch.zeros_like(beta), beta), init.to(alpha.dtype))
 
     def regularization(self) -> torch.Tensor:
         """Extra loss term added to the MSE during training (default 0)."""

@@ -46,7 +46,7 @@ class TrajectoryBaseline(Simulator):
 class NoChange(TrajectoryBaseline):
     name = "no_change"
 
-    def predict(self, batches, init, test_rows, steps=None):
+    def predict(self, batches, init, test_rows, steps=None, batch_scale=None):
         T = batches.shape[1]
         return init[..., None].expand(*init.shape, T).clone()
 
@@ -88,7 +88,7 @@ class MeanTrajectory(TrajectoryBaseline):
             raise DataError(f"mean_trajectory: steps {missing[:8]} were not recorded in the training runs")
         return pos
 
-    def predict(self, batches, init, test_rows, steps=None):
+    def predict(self, batches, init, test_rows, steps=None, batch_scale=None):
         cols = self._columns(steps, batches.shape[1])
         table = self.mean[test_rows.to(self.mean.device)][:, cols]       # [N, T]
         seen = torch.isfinite(table).all(1)                              # [N]

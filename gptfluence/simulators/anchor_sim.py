@@ -1,0 +1,276 @@
+"""anchor_sim: the mean trajectory, plus what each batch moves, fitted in closed form on whole rollouts.
+
+For test example z' in a run with curriculum c (steps t = 0..T-1, t = 0 the first recorded value):
+
+    phi_t(z') = m_t(z') + kappa_t e_0(z') + sum_{tau=1..t} sum_{i in c_tau} B_i(z', tau)
+    B_i(z', tau) = p_i^T (W_1 + s_tau W_2) q_z'          s_tau = tau / (T - 1)
+
+- m_t(z'): the mean trajectory of z' over the training runs (the strongest batch-blind predictor). A test
+  example absent from them gets the mean curve of the others shifted to its own first value.
+- e_0(z') = phi_0(z') - m_0(z'): the run's deviation at the first recorded step, and kappa_t how much of it is
+  still there at step t (one coefficient per step: a transient that fades, or a lasting offset).
+- B_i(z', tau): what training example i in the batch of step tau adds, a bilinear form of frozen text features:
+  p_i = the training example's features centred over the training pool, q_z' = [the test example's features, 1].
+  Features: the first k principal components of the frozen encoder's embeddings of the example's full text and
+  of its target (the target carries the label of a classification example, the reference of a generation one),
+  fitted on the training pool and the test set together. s_tau lets the effect of a step change over the run
+  (the learning rate decays).
+
+Every prediction is linear in (W_1, W_2, kappa), and so is the all-steps rollout error: the parameters are the
+exact ridge solution of the rollout MSE on the training runs (no teacher forcing, no gradient descent, no
+random initialisation: the same data give the same simulator whatever the seed). The ridge strength, and
+whether e_0 is used at all, are chosen by K-fold cross-validation over training runs (the mean trajectory
+recomputed without the held-out fold). The candidates include W = 0: when the batches explain nothing that
+generalises to held-out runs, the simulator is the mean trajectory (with or without e_0).
+
+The model is additive in the batches: influence is exact and closed form (see step_tables), and an example's
+effect does not depend on the path. Predictions are kept inside the metric's valid range (loss >= 0, BLEU in
+[0, 100], ROUGE in [0, 1]).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+
+from ..io import DataError
+from .base import batch_counts
+from .enc_sim import FeatureSimulator
+
+log = logging.getLogger(__name__)
+
+D = torch.float64
+ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, math.inf)
+
+
+class AnchorSim(FeatureSimulator):
+    name = "anchor_sim"
+    trainable = False
+    additive = True
+    embed_texts = "input+target"
+
+    def __init__(self, train_emb, test_emb, order: int = 1, k: int = 8, metric: str = "loss", n_steps: int = 1,
+                 folds: int = 8):
+        super().__init__(train_emb, test_emb, 1)
+        if train_emb.shape[1] % 2:
+            raise ValueError("anchor_sim expects [input embedding, target embedding] rows (even width)")
+        self.k, self.metric, self.folds = int(k), str(metric), int(folds)
+        K = 2 * self.k
+        half = self.dim // 2
+        self.register_buffer("pca_mean", torch.zeros(2, half))
+        self.register_buffer("pca_proj", torch.zeros(2, half, self.k))
+        self.register_buffer("pca_scale", torch.ones(2))
+        self.register_buffer("mean", torch.full((self.n_test, n_steps), float("nan")))
+        self.register_buffer("steps", torch.zeros(n_steps, dtype=torch.long))
+        self.register_buffer("W", torch.zeros(2 * K, K + 1, dtype=D))
+        self.register_buffer("kappa", torch.zeros(n_steps, dtype=D))
+        self.register_buffer("chosen", torch.zeros(2, dtype=D))  # (ridge strength, e_0 used)
+
+    @classmethod
+    def create(cls, spec, n_train=None, n_test=None, train_emb=None, test_emb=None):
+        return cls(train_emb, test_emb, metric=spec.metric)
+
+    def config(self) -> dict:
+        return {**super().config(), "k": self.k, "metric": self.metric, "n_steps": int(self.steps.numel()),
+                "folds": self.folds}
+
+    # ------------------------------------------------------------------------------------------ features
+    def _pca_fit(self) -> None:
+        """Principal components of the input and target embeddings over the training pool and the test set."""
+        half = self.dim // 2
+        H = torch.cat([self.train_emb, self.test_emb]).double()
+        for j in range(2):
+            X = _unit(H[:, j * half:(j + 1) * half])
+            mu = X.mean(0)
+            _, _, V = torch.linalg.svd(X - mu, full_matrices=False)
+            proj = torch.zeros(half, self.k, dtype=D)
+            proj[:, :min(self.k, V.shape[0])] = V[:self.k].T
+            self.pca_mean[j], self.pca_proj[j] = mu.float(), proj.float()
+            self.pca_scale[j] = float(((X - mu) @ proj).std().clamp(min=1e-12))
+
+    def _features(self, emb: torch.Tensor) -> torch.Tensor:
+        """[n, 2k] standardised principal-component features of [input, target] embeddings."""
+        half = self.dim // 2
+        parts = [(_unit(emb[:, j * half:(j + 1) * half].double()) - self.pca_mean[j].double())
+                 @ self.pca_proj[j].double() / float(self.pca_scale[j]) for j in range(2)]
+        return torch.cat(parts, 1)
+
+    def _p(self) -> torch.Tensor:
+        z = self._features(self.train_emb)
+        return z - z.mean(0)
+
+    def _q(self, test_rows) -> torch.Tensor:
+        z = self._features(self.test_emb[test_rows.to(self.test_emb.device)])
+        return torch.cat([z, torch.ones(len(z), 1, dtype=D, device=z.device)], 1)
+
+    def _cumulative(self, batches: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """U [R, T, 2K]: sum over steps 1..t of the batch's feature sum times [1, s_tau] (0 at t = 0)."""
+        R, T, _ = batches.shape
+        counts = batch_counts(batches.reshape(R * T, -1), self.n_train).reshape(R, T, -1).to(D)
+        S = counts @ self._p().to(counts.device)                      # [R, T, K]
+        if scale is not None:
+            S = S * scale.to(D)[..., None]
+        s = torch.arange(T, dtype=D, device=S.device) / max(T - 1, 1)
+        G = torch.cat([S, S * s[None, :, None]], -1)
+        G[:, 0] = 0
+        return G.cumsum(1)
+
+    # ------------------------------------------------------------------------------------------ fitting
+    def fit_data(self, train) -> None:
+        """PCA features, mean trajectory, then the ridge solution with cross-validated settings."""
+        self._pca_fit()
+        v, mask = train.values.double(), train.mask.clone()
+        if mask.shape[0] < 2:
+            raise DataError("anchor_sim needs at least 2 training runs (it cross-validates over runs)")
+        U = self._cumulative(train.batches)                           # [R, T, 2K]
+        q = self._q(train.test_rows)                                   # [N, K+1]
+        folds = _folds(v.shape[0], self.folds)
+        best = None
+        for e0_on in (False, True):
+            errs = torch.zeros(len(ALPHAS), dtype=D)
+            for held in folds:
+                keep = [r for r in range(v.shape[0]) if r not in held]
+                m = _mean(v[keep], mask[keep])
+                stats = _normal_equations(U[keep], q, v[keep], mask[keep], m, e0_on)
+                for a, alpha in enumerate(ALPHAS):
+                    W, kap = _solve(stats, alpha, e0_on)
+                    errs[a] += _sq_error(U[held], q, v[held], mask[held], m, W, kap)
+            a = int(torch.argmin(errs))
+            if best is None or errs[a] < best[0] - 1e-15:
+                best = (float(errs[a]), ALPHAS[a], e0_on)
+        _, alpha, e0_on = best
+        m = _mean(v, mask)
+        W, kap = _solve(_normal_equations(U, q, v, mask, m, e0_on), alpha, e0_on)
+        table = torch.full((self.n_test, m.shape[1]), float("nan"), dtype=torch.float32, device=v.device)
+        table[train.test_rows] = m.float()
+        self.mean, self.steps, self.W, self.kappa = table, train.steps.clone(), W, kap
+        self.chosen = torch.tensor([alpha, float(e0_on)], dtype=D)
+        log.info("anchor_sim: ridge strength %s, first-value deviation %s (chosen by %d-fold cross-validation "
+                 "over %d training runs)", alpha, "used" if e0_on else "not used", len(folds), v.shape[0])
+
+    # ------------------------------------------------------------------------------------------ predicting
+    def _check_steps(self, T: int, steps) -> None:
+        if T != self.steps.numel() or (steps is not None and not torch.equal(steps.cpu(), self.steps.cpu())):
+            raise DataError(f"anchor_sim was fitted on runs recorded at steps {self.steps[0]}..{self.steps[-1]} "
+                            f"({self.steps.numel()} steps); these runs have {T}: use runs of the same shape")
+
+    def _anchor(self, init: torch.Tensor, test_rows: torch.Tensor) -> torch.Tensor:
+        """m_t + kappa_t e_0 for seen test rows; the seen mean curve shifted to the first value for unseen ones.
+        [R, N, T] float64."""
+        table = self.mean[test_rows.to(self.mean.device)].double()    # [N, T]
+        seen = torch.isfinite(table).all(1)
+        init = init.double()
+        out = table[None] + (init - table[None, :, 0])[..., None] * self.kappa[None, None]
+        if not bool(seen.all()):
+            known = torch.isfinite(self.mean).all(1)
+            curve = self.mean[known].double().mean(0)
+            out[:, ~seen] = init[:, ~seen, None] + (curve - curve[0])[None, None]
+        return out
+
+    def predict(self, batches, init, test_rows, steps=None, batch_scale=None):
+        self._check_steps(batches.shape[1], steps)
+        U = self._cumulative(batches, batch_scale)
+        pred = self._anchor(init, test_rows) + torch.einsum("rta,ac,zc->rzt", U, self.W, self._q(test_rows))
+        return _clip(pred, self.metric).to(init.dtype)
+
+    def step_tables(self, test_rows: torch.Tensor, T: int) -> torch.Tensor:
+        """B [T, P, N]: what each training example adds at each step (row t = 0 unused)."""
+        K = 2 * self.k
+        s = torch.arange(T, dtype=D) / max(T - 1, 1)
+        base = self._p() @ self.W[:K] @ self._q(test_rows).T           # [P, N]
+        slope = self._p() @ self.W[K:] @ self._q(test_rows).T
+        return base[None] + s[:, None, None] * slope[None]
+
+    def forget_test_examples(self, n_test: int) -> None:
+        self.mean = torch.full((n_test, self.steps.numel()), float("nan"), device=self.mean.device)
+
+    def set_examples(self, train_emb=None, test_emb=None):
+        super().set_examples(train_emb, test_emb)
+        if test_emb is not None:
+            self.forget_test_examples(test_emb.shape[0])
+
+    def factor_tables(self, test_idx):
+        raise DataError("anchor_sim has step-dependent factors: use step_tables (gptfluence.influence does)")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)
+
+
+def _mean(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean trajectory [N, T] over runs (recorded values only)."""
+    cnt = mask.sum(0)
+    return torch.where(cnt > 0, (v * mask).sum(0) / cnt.clamp(min=1), torch.zeros_like(v[0]))
+
+
+def _folds(R: int, k: int) -> list[list[int]]:
+    k = max(2, min(k, R))
+    return [list(range(R))[i::k] for i in range(k)]
+
+
+def _normal_equations(U, q, v, mask, m, e0_on: bool) -> dict:
+    """Sufficient statistics of the rollout least squares over runs (targets v - m at recorded t >= 1)."""
+    mk = mask.clone().to(D)
+    mk[..., 0] = 0
+    y = (v - m[None]) * mk                                            # [R, N, T]
+    e0 = (v[..., 0] - m[None, :, 0]) * mask[..., 0]                   # [R, N]
+    Qm = torch.einsum("rzt,zc,zd->rtcd", mk, q, q)
+    A = torch.einsum("rta,rtb,rtcd->acbd", U, U, Qm)
+    F = A.shape[0] * A.shape[1]
+    stats = {"A": A.reshape(F, F), "b": torch.einsum("rzt,rta,zc->ac", y, U, q).reshape(F)}
+    if e0_on:
+        stats["Ak"] = torch.einsum("rzt,rta,zc,rz->act", mk, U, q, e0).reshape(F, -1)   # [F, T]
+        stats["kk"] = torch.einsum("rzt,rz->t", mk, e0 ** 2)
+        stats["bk"] = torch.einsum("rzt,rz->t", y, e0)
+    stats["shape"] = (U.shape[-1], q.shape[-1])
+    stats["T"] = v.shape[-1]
+    return stats
+
+
+def _solve(stats: dict, alpha: float, e0_on: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W [2K, K+1], kappa [T]) of ridge strength alpha (inf: W = 0) on the given statistics. kappa[0] = 1 (the
+    prediction starts at the true first value); kappa[t >= 1] = 0 without e_0."""
+    a_dim, c_dim = stats["shape"]
+    A, b, T = stats["A"], stats["b"], stats["T"]
+    F = A.shape[0]
+    ridge = (float(torch.trace(A)) / F + 1e-12) * (alpha if math.isfinite(alpha) else 0.0)
+    if not e0_on:
+        kap = torch.zeros(T, dtype=D)
+        kap[0] = 1.0
+        if not math.isfinite(alpha):
+            return torch.zeros(a_dim, c_dim, dtype=D), kap
+        W = torch.linalg.solve(A + ridge * torch.eye(F, dtype=D), b)
+        return W.reshape(a_dim, c_dim), kap
+    kk, Ak, bk = stats["kk"], stats["Ak"], stats["bk"]
+    steady = kk > 0
+    if not math.isfinite(alpha):
+        kap = torch.where(steady, bk / kk.clamp(min=1e-300), torch.zeros_like(kk))
+        kap[0] = 1.0
+        return torch.zeros(a_dim, c_dim, dtype=D), kap
+    M = torch.zeros(F + T, F + T, dtype=D)
+    M[:F, :F] = A + ridge * torch.eye(F, dtype=D)
+    M[:F, F:], M[F:, :F] = Ak, Ak.T
+    M[F:, F:] = torch.diag(kk + (~steady).to(D))
+    sol = torch.linalg.solve(M, torch.cat([b, bk]))
+    kap = sol[F:].clone()
+    kap[0] = 1.0
+    return sol[:F].reshape(a_dim, c_dim), kap
+
+
+def _sq_error(U, q, v, mask, m, W, kap) -> float:
+    """Sum of squared rollout errors at recorded steps t >= 1 of held-out runs."""
+    pred = m[None] + (v[..., :1] - m[None, :, :1]) * kap[None, None] + torch.einsum("rta,ac,zc->rzt", U, W, q)
+    mk = mask.clone()
+    mk[..., 0] = False
+    return float(((pred - v) ** 2)[mk].sum())
+
+
+def _clip(pred: torch.Tensor, metric: str) -> torch.Tensor:
+    from ..metrics import metric_range
+    rng = metric_range(metric)
+    if rng is None:
+        return pred
+    return pred.clamp(min=rng[0], max=None if math.isinf(rng[1]) else rng[1])
