@@ -87,6 +87,7 @@ class TrainConfig:
     train_bs: int = 128
     warmup_steps: int = 200
     patience: int = 10
+    clip: float = 1.0
     valid_epoch_interval: int = 1
     save_epoch_interval: int = 1
     seed: int = 42
@@ -174,6 +175,8 @@ def fit(sim: Simulator, train: Dynamics, valid: Dynamics | None, cfg: TrainConfi
             loss = mse + sim.regularization()
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.clip > 0:
+                torch.nn.utils.clip_grad_norm_(sim.parameters(), cfg.clip)
             opt.step()
             sched.step()
             state.step += 1

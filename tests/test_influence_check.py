@@ -134,8 +134,11 @@ def test_found_fraction_and_rank():
 
 
 def test_simulate_removal_empty_batch_keeps_value():
-    class Const:  # alpha = 1 / batch size per example, beta = -0.1 per example: identity dynamics - 0.1
-        n_train = 3
+    from gptfluence.simulators import Simulator
+
+    class Const(Simulator):  # alpha = 1 / batch size per example, beta = -0.1 per example: identity dynamics - 0.1
+        def __init__(self):
+            super().__init__(3, 1)
 
         def step_factors(self, batches, test_rows):
             m = (batches >= 0).float()

@@ -51,7 +51,7 @@ class AnchorSim(FeatureSimulator):
     additive = True
     embed_texts = "input+target"
 
-    def __init__(self, train_emb, test_emb, order: int = 1, k: int = 8, metric: str = "loss", n_steps: int = 1,
+    def __init__(self, train_emb, test_emb, order: int = 1, k: int = 16, metric: str = "loss", n_steps: int = 1,
                  folds: int = 8):
         super().__init__(train_emb, test_emb, 1)
         if train_emb.shape[1] % 2:
@@ -84,11 +84,14 @@ class AnchorSim(FeatureSimulator):
         for j in range(2):
             X = _unit(H[:, j * half:(j + 1) * half])
             mu = X.mean(0)
-            _, _, V = torch.linalg.svd(X - mu, full_matrices=False)
+            _, S, V = torch.linalg.svd(X - mu, full_matrices=False)
+            # components without variance (e.g. every example has the same target text) carry nothing but
+            # rounding noise: they are left out, not standardised into unit-variance noise
+            n = int(((S > 1e-3 * S[0]) & (S > 1e-6)).sum()) if S.numel() else 0
             proj = torch.zeros(half, self.k, dtype=D)
-            proj[:, :min(self.k, V.shape[0])] = V[:self.k].T
+            proj[:, :min(self.k, n)] = V[:min(self.k, n)].T
             self.pca_mean[j], self.pca_proj[j] = mu.float(), proj.float()
-            self.pca_scale[j] = float(((X - mu) @ proj).std().clamp(min=1e-12))
+            self.pca_scale[j] = float(((X - mu) @ proj).std()) if n else 1.0
 
     def _features(self, emb: torch.Tensor) -> torch.Tensor:
         """[n, 2k] standardised principal-component features of [input, target] embeddings."""

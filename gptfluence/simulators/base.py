@@ -139,6 +139,11 @@ def batch_counts(batch_ids: torch.Tensor, n_train: int) -> torch.Tensor:
     return counts[:, :n_train]
 
 
+def full_batch_size(train) -> int:
+    """The largest number of training ids explaining one transition of the runs (gptfluence.training.Dynamics)."""
+    return max(1, int((train.batches[:, 1:] >= 0).sum(-1).max()))
+
+
 def with_zero_row(t: torch.Tensor) -> torch.Tensor:
     """Append the zero padding row to a factor table [P, ...] -> [P+1, ...]."""
     return torch.cat([t, t.new_zeros((1,) + tuple(t.shape[1:]))], 0)

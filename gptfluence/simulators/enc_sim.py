@@ -16,11 +16,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Simulator, with_zero_row
+from .base import Simulator, full_batch_size, with_zero_row
 
 
 def mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
+
+
+def _shrink(layer: nn.Linear, c: float, scale: float = 0.1) -> None:
+    """Shrink a last layer's weights and set its bias to c along the first output unit."""
+    layer.weight.mul_(scale)
+    layer.bias.zero_()
+    layer.bias[0] = c
 
 
 class FeatureSimulator(Simulator):
@@ -87,6 +94,17 @@ class EncSim(FeatureSimulator):
 
     def config(self) -> dict:
         return {**super().config(), "separate_proj": self.separate_proj, "hidden": self.hidden}
+
+    def fit_data(self, train) -> None:
+        """Start near the identity dynamics: the last layers of the MLPs shrunk and biased so that
+        alpha_1 = sum_i <f_1(h_i), g_1(h_z)> is about 1 for a full batch, the other alphas and beta about 0."""
+        c = (1.0 / full_batch_size(train)) ** 0.5
+        with torch.no_grad():
+            for j, (f, g) in enumerate(zip(self.alpha_f, self.alpha_g)):
+                for net in {id(f): f, id(g): g}.values():
+                    _shrink(net[-1], c if j == 0 else 0.0)
+            for net in {id(self.beta_f): self.beta_f, id(self.beta_g): self.beta_g}.values():
+                _shrink(net[-1], 0.0)
 
     @classmethod
     def create(cls, spec, n_train=None, n_test=None, train_emb=None, test_emb=None):

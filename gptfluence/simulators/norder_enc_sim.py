@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import with_zero_row
+from .base import full_batch_size, with_zero_row
 from .enc_sim import FeatureSimulator
 
 
@@ -43,6 +43,13 @@ class NOrderEncSim(FeatureSimulator):
             from .enc_sim import EncSim
             return EncSim(train_emb, test_emb, order=spec.order, separate_proj=spec.separate_proj)
         return cls(train_emb, test_emb, order=spec.order)
+
+    def fit_data(self, train) -> None:
+        """Start near the identity dynamics: alpha_1 about 1 for a full batch, the other heads about 0."""
+        with torch.no_grad():
+            self.heads.weight.mul_(0.01)
+            self.heads.bias.zero_()
+            self.heads.bias[0] = 1.0 / full_batch_size(train)
 
     def factor_tables(self, test_idx):
         a = self.first_train(self.train_emb)                # [P, 2d]

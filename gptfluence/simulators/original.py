@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Simulator, with_zero_row
+from .base import Simulator, full_batch_size, with_zero_row
 
 
 class Simfluence(Simulator):
@@ -37,7 +37,7 @@ class Simfluence(Simulator):
 
     def fit_data(self, train) -> None:
         """Start at the identity dynamics for the runs' batch size (alpha_1 = 1, beta = 0 for a full batch)."""
-        size = max(1, int((train.batches[:, 1:] >= 0).sum(-1).max()))
+        size = full_batch_size(train)
         self.batch_size = size
         with torch.no_grad():
             self.A.zero_()
