@@ -116,7 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast on GPU (ignored on CPU)")
     g.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on GPU")
     g.add_argument("--eval_batch_size", type=int, default=64, help="test examples per scoring batch")
-    g.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    g.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads per worker (0: the machine's cores divided among the workers)")
+    g.add_argument("--workers", type=int, default=0,
+                   help="worker processes making runs at once on the CPU (0: one per core; a GPU uses one). Under "
+                        "torchrun / accelerate launch / a Slurm array each rank makes seeds rank, rank + W, ...")
     g.add_argument("--no_progress", action="store_true", help="no progress bars")
     g.add_argument("--no_summary", action="store_true", help="skip the evidence summary at the end")
     return p
@@ -146,7 +150,7 @@ def spec_from_args(args):
                    temperature=args.temperature, gen_len_factor=args.gen_len_factor, grad_features=args.grad_features,
                    grad_steps=args.grad_steps, grad_dim=args.grad_dim, grad_seed=args.grad_seed,
                    output_dir=args.output_dir, device=args.device, bf16=args.bf16, tf32=args.tf32,
-                   eval_batch_size=args.eval_batch_size, threads=args.threads,
+                   eval_batch_size=args.eval_batch_size, threads=args.threads, workers=args.workers,
                    progress=not args.no_progress and sys.stderr.isatty(), summary=not args.no_summary)
 
 

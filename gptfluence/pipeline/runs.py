@@ -86,6 +86,7 @@ class RunSpec:
     tf32: bool = False
     eval_batch_size: int = 64
     threads: int = 0
+    workers: int = 0
     progress: bool = True
     summary: bool = True
 
@@ -108,7 +109,9 @@ def check_run_spec(s: RunSpec) -> None:
     if s.do_sample and not (0 < s.top_p <= 1 and s.temperature > 0):
         raise ValueError(f"--top_p must lie in (0, 1] and --temperature be > 0, got {s.top_p}, {s.temperature}")
     if s.threads < 0:
-        raise ValueError(f"--threads must be >= 0 (0 = torch's default), got {s.threads}")
+        raise ValueError(f"--threads must be >= 0 (0 = the default for the machine), got {s.threads}")
+    if s.workers < 0:
+        raise ValueError(f"--workers must be >= 0 (0 = the default for the machine), got {s.workers}")
     if len(set(s.seeds)) != len(s.seeds):
         raise ValueError(f"--seeds repeats a seed: {s.seeds}")
     out = Path(s.output_dir)
@@ -143,10 +146,46 @@ def run_settings(s: RunSpec, train_p: Path, eval_p: Path) -> dict:
             "eval_batch_size": s.eval_batch_size, "pool_ids": s.pool_ids, "exclude_ids": s.exclude_ids}
 
 
-def make_runs(spec: RunSpec) -> list[Path]:
-    """Make (resumably) one raw run per seed under spec.output_dir; returns the run folders."""
-    import torch
+def launcher_shard(seeds: list[int]) -> tuple[list[int], int, int]:
+    """The seeds this process makes under a launcher: torchrun / accelerate (RANK, WORLD_SIZE) or a Slurm array
+    (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT): rank r of W makes seeds r, r + W, ... Returns (seeds, r, W)."""
+    import os
+    env = os.environ
+    if "WORLD_SIZE" in env and "RANK" in env:
+        rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
+    elif "SLURM_ARRAY_TASK_COUNT" in env and "SLURM_ARRAY_TASK_ID" in env:
+        rank = int(env["SLURM_ARRAY_TASK_ID"]) - int(env.get("SLURM_ARRAY_TASK_MIN", 0))
+        world = int(env["SLURM_ARRAY_TASK_COUNT"])
+    else:
+        return list(seeds), 0, 1
+    if not 0 <= rank < world:
+        raise ValueError(f"launcher rank {rank} outside 0..{world - 1}")
+    return list(seeds)[rank::world], rank, world
 
+
+def plan_workers(spec: RunSpec, device, n_seeds: int, world: int = 1) -> tuple[int, int]:
+    """(worker processes, torch threads per worker). On a GPU, or under a launcher that already starts one process
+    per slot: one process. On the CPU the defaults spread the machine's cores over processes with one thread each
+    (several small runs at once beat one run with several threads: bench/bench_runs.py measures it); explicit
+    --workers / --threads win."""
+    import os
+
+    from ..runtime import usable_cores
+    cores = usable_cores()
+    if world > 1:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+        return max(1, spec.workers), spec.threads or max(1, cores // max(1, local))
+    if device.type != "cpu":
+        return 1, spec.threads or 1
+    workers = spec.workers or min(cores, n_seeds)
+    workers = max(1, min(workers, n_seeds))
+    return workers, spec.threads or max(1, cores // workers)
+
+
+def make_runs(spec: RunSpec) -> list[Path]:
+    """Make (resumably) one raw run per seed under spec.output_dir; returns the run folders of the seeds this
+    process made (all of them, or its share under a launcher). Several worker processes on the CPU (plan_workers);
+    the files of a run do not depend on which process made it."""
     from .. import runmaker
     from ..basemodel import get_base_model
     check_run_spec(spec)
@@ -158,20 +197,60 @@ def make_runs(spec: RunSpec) -> list[Path]:
     runmaker.make_curriculum(spec.shot, spec.sample, spec.bs, spec.epochs, spec.seeds[0], spec.pool_ids,
                              spec.exclude_ids)  # bad pool / exclude ids fail here, before any work
     runmaker.check_output_dir(spec.output_dir, settings)
-    set_threads(spec.threads)
+    seeds, rank, world = launcher_shard(spec.seeds)
+    device = _device(spec, world)
+    workers, threads = plan_workers(spec, device, len(seeds), world)
+    set_threads(threads)
+    model, tok = get_base_model(spec.model, spec.model_cache, seed=spec.model_seed, device=device,
+                                progress=spec.progress)  # built (and cached) once, before any worker starts
+    t0 = time.time()
+    log.info("%d runs of %s (rank %d of %d): %d worker process(es) x %d thread(s) on %s", len(seeds), spec.task,
+             rank, world, workers, threads, device)
+    if workers == 1:
+        maker = runmaker.RunMaker(model, tok, train, test, settings, device=device, progress=spec.progress)
+        dirs = runmaker.make_runs(maker, seeds, spec.output_dir)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        jobs = [(asdict(spec), settings, seeds[w::workers], threads) for w in range(workers)]
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+            list(ex.map(_worker, jobs))
+        dirs = [Path(spec.output_dir) / runmaker.run_dir_name(settings, s) for s in seeds]
+    log.info("%d runs in %s (%.1f s)", len(dirs), spec.output_dir, time.time() - t0)
+    if spec.summary and dirs:
+        pool = train[:spec.shot]
+        print(runmaker.format_summary(runmaker.summarize_runs(dirs, spec.task, pool, test)))
+    return dirs
+
+
+def _device(spec: RunSpec, world: int):
+    import os
     device = resolve_device(spec.device)
+    if device.type == "cuda" and world > 1 and "LOCAL_RANK" in os.environ:
+        import torch
+        device = torch.device(f"cuda:{int(os.environ['LOCAL_RANK'])}")
     if device.type == "cuda" and spec.tf32:
+        import torch
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    model, tok = get_base_model(spec.model, spec.model_cache, seed=spec.model_seed, device=device,
-                                progress=spec.progress)
-    maker = runmaker.RunMaker(model, tok, train, test, settings, device=device, progress=spec.progress)
-    t0 = time.time()
-    dirs = runmaker.make_runs(maker, spec.seeds, spec.output_dir)
-    log.info("%d runs in %s (%.1f s)", len(dirs), spec.output_dir, time.time() - t0)
-    if spec.summary:
-        print(runmaker.format_summary(runmaker.summarize_runs(dirs, spec.task, maker.pool, test)))
-    return dirs
+    return device
+
+
+def _worker(job) -> None:
+    """One worker process: its share of the seeds, with the same settings (a spawned process)."""
+    import logging as _logging
+
+    from .. import runmaker
+    from ..basemodel import get_base_model
+    spec_dict, settings, seeds, threads = job
+    _logging.basicConfig(level=_logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    spec = RunSpec(**spec_dict)
+    set_threads(threads)
+    device = resolve_device(spec.device)
+    model, tok = get_base_model(spec.model, spec.model_cache, seed=spec.model_seed, device=device, progress=False)
+    train, test = load_samples(settings["train_data_path"]), load_samples(settings["eval_data_path"])
+    maker = runmaker.RunMaker(model, tok, train, test, settings, device=device, progress=False)
+    runmaker.make_runs(maker, seeds, spec.output_dir)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -32,10 +32,12 @@ i.e. after step t-1):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -212,10 +214,38 @@ class RunMaker:
         write_json(run_dir / DONE_FILE, {**s, "seed": seed, **result})
         return result
 
+@contextlib.contextmanager
+def run_lock(output_dir: str | os.PathLike, name: str):
+    """Hold an exclusive lock on one run of output_dir while it is made (<output_dir>/.locks/<name>.lock). Another
+    process asking for the same run is refused (DataError naming the holder), never allowed to delete it."""
+    import fcntl
+    folder = Path(output_dir) / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.lock"
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise DataError(f"{Path(output_dir) / name}: being made by another process ({holder}); wait for it to finish, "
+                        "or use another --output_dir") from None
+    try:
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        yield
+    finally:
+        fcntl.flock(f, fcntl.LOCK_UN)
+        f.close()
+
+
 def make_runs(maker: RunMaker, seeds: Iterable[int], output_dir: str | os.PathLike) -> list[Path]:
-    """Make one run per seed under output_dir. Finished runs (run_done.json) are kept; a run
-    folder without it (interrupted) is removed and made again. Refuses a folder whose runs
-    were made with other settings (check_output_dir). Returns the run folders."""
+    """Make one run per seed under output_dir. Finished runs (run_done.json) are kept; a run folder without it
+    (interrupted) is removed and made again, under a lock that keeps other processes away from that run. Refuses a
+    folder whose runs were made with other settings (check_output_dir). Returns the run folders."""
     from tqdm.auto import tqdm
 
     output_dir = Path(output_dir)
@@ -227,10 +257,13 @@ def make_runs(maker: RunMaker, seeds: Iterable[int], output_dir: str | os.PathLi
         if (run_dir / DONE_FILE).is_file():
             logger.info("seed %d: finished run kept (%s)", seed, run_dir.name)
             continue
-        if run_dir.exists():
-            logger.info("seed %d: removing interrupted run %s", seed, run_dir.name)
-            shutil.rmtree(run_dir)
-        res = maker.run(seed, run_dir)
+        with run_lock(output_dir, run_dir.name):
+            if (run_dir / DONE_FILE).is_file():  # finished by another process while we waited
+                continue
+            if run_dir.exists():
+                logger.info("seed %d: removing interrupted run %s", seed, run_dir.name)
+                shutil.rmtree(run_dir)
+            res = maker.run(seed, run_dir)
         logger.info("seed %d: %d steps in %.1f s, mean test loss %.4f -> %.4f", seed, res["steps"], res["seconds"],
                     res["first"]["loss"], res["last"]["loss"])
     return dirs
