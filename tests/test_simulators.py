@@ -32,7 +32,8 @@ def make_sims(P=7, N=5, d=8, order=1):
 
 
 def test_registry_names_and_unknown():
-    assert set(SIMULATORS) == {"original", "enc_sim", "norder_enc_sim", "gpt_sim", "no_change", "mean_trajectory", "anchor_sim"}
+    assert set(SIMULATORS) == {"original", "vec_sim", "enc_sim", "norder_enc_sim", "gpt_sim", "no_change",
+                               "mean_trajectory", "anchor_sim"}
     with pytest.raises(ValueError, match="known: original"):
         simulator_class("simfluence")
 

@@ -32,14 +32,16 @@ def build_parser():
     a("--test_example_start_id", default=None, help="first test id, inclusive (default: the checkpoint's)")
     a("--test_example_end_id", default=None, help="last test id, inclusive (default: the checkpoint's)")
     a("--sim_name", default=None, help="if given, must match the checkpoint")
-    a("--metric", default=None, help="if given, must match the checkpoint")
-    a("--task", default=None, help="if given, must match the checkpoint's; names test.py's default test runs")
+    a("--metric", default=None, help="metric whose trajectories are scored (default: the checkpoint's; another one is "
+      "scored with a warning, as the released scripts do)")
+    a("--task", default=None, help="key of test.py's data paths dict: which test runs (default: the checkpoint's "
+      "held-out runs, else its task)")
     a("--dataset_name", default=None, help="released flag: the sample files' table key (default: the checkpoint's "
       "files)")
     a("--encoder", default=None, help="if given, must match the checkpoint")
-    a("--train_example_nums", type=int, default=None, help="if given, must match the checkpoint")
-    a("--test_example_nums", type=int, default=None, help="if given, must match the checkpoint")
-    a("--hyper_parameter", type=float, default=None, help="released flag; if given for original, must match")
+    a("--train_example_nums", type=int, default=None, help="released flag (the sample files decide the sizes)")
+    a("--test_example_nums", type=int, default=None, help="released flag (the sample files decide the sizes)")
+    a("--hyper_parameter", type=float, default=None, help="released flag (the checkpoint carries its own)")
     a("--order_n", type=optional_int, default=None, help="if given, must match the checkpoint")
     a("--concate", type=str2bool, nargs="?", const=True, default=None, help="if given, must match the checkpoint")
     a("--save_dir", default=None, help="output folder (default <checkpoint folder>/test)")
@@ -64,6 +66,8 @@ def test_dirs(args, ckpt: dict, data_paths: dict) -> list[str]:
         dirs = runs_exist(args.test_run_dirs)
     elif args.data_paths_dict is not None:
         dirs = test_runs(load_data_paths_dict(args.data_paths_dict, {}), task)
+    elif args.task is not None and args.task in data_paths:
+        dirs = test_runs(data_paths, task)
     elif ckpt["data"].get("test_runs"):
         dirs = runs_exist(ckpt["data"]["test_runs"])
     elif task in data_paths:
@@ -88,11 +92,8 @@ def main(argv=None, data_paths: dict | None = None):
     if args.diverge_bound <= 0:
         raise ValueError(f"--diverge_bound must be > 0, got {args.diverge_bound}")
     ckpt = load_checkpoint(args.checkpoint)
-    expect = {"sim_name": SIM_ALIASES.get(args.sim_name, args.sim_name), "metric": args.metric, "task": args.task,
-              "encoder": args.encoder, "train_example_nums": args.train_example_nums,
-              "test_example_nums": args.test_example_nums, "order": args.order_n,
-              "l2": args.hyper_parameter if ckpt["sim_name"] == "original" else None,
-              "concat": args.concate if ckpt["sim_name"] == "norder_enc_sim" else None}
+    expect = {"sim_name": SIM_ALIASES.get(args.sim_name, args.sim_name), "encoder": args.encoder,
+              "order": args.order_n, "concat": args.concate if ckpt["sim_name"] == "norder_enc_sim" else None}
     if expect["sim_name"] in ("norder_enc_sim", "enc_sim") and ckpt["sim_name"] in ("norder_enc_sim", "enc_sim"):
         expect["sim_name"] = None  # norder_enc_sim --concate 0 trains the dot-product form, saved as enc_sim
     ids = None
@@ -102,7 +103,8 @@ def main(argv=None, data_paths: dict | None = None):
                     save_dir=args.save_dir, train_file=args.train_data_path, eval_file=args.eval_data_path,
                     test_ids=ids, diverge_bound=args.diverge_bound, plot_examples=args.plot_examples,
                     embedding_cache=args.embedding_cache, device=args.device, allow_nonfinite=args.allow_nonfinite,
-                    allow_unfinished=args.allow_unfinished, expect=expect, progress=not args.no_progress)
+                    allow_unfinished=args.allow_unfinished, metric=args.metric, expect=expect,
+                    progress=not args.no_progress)
     m = test_simulator(spec)
     print(format_summary(m, m["metric"]))
     print(f"metrics: {m['save_dir']}/metrics.json")

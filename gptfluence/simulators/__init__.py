@@ -18,9 +18,11 @@ from .baselines import MeanTrajectory, NoChange, TrajectoryBaseline
 from .enc_sim import EncSim, FeatureSimulator, GPTSim
 from .norder_enc_sim import NOrderEncSim
 from .original import Simfluence
+from .vec_sim import VecSim
 
 SIMULATORS: dict[str, type[Simulator]] = {
     "original": Simfluence,
+    "vec_sim": VecSim,
     "enc_sim": EncSim,
     "norder_enc_sim": NOrderEncSim,
     "gpt_sim": GPTSim,
@@ -49,6 +51,6 @@ def make_simulator(name: str, config: dict, train_emb=None, test_emb=None) -> Si
 
 
 __all__ = ["RECOMMENDED", "AnchorSim", "make_simulator", "BASELINES", "SIMULATORS", "Simulator", "FeatureSimulator",
-           "Simfluence", "EncSim",
+           "Simfluence", "VecSim", "EncSim",
            "GPTSim", "NOrderEncSim", "NoChange", "MeanTrajectory", "TrajectoryBaseline", "simulator_class",
            "batch_counts"]
