@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import sys
 from pathlib import Path
 
 import pytest
+from rawruns import checkpoint_file, raw_run_dir, write_raw_run  # tests/ is on the path under pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from rawruns import checkpoint_file, raw_run_dir, write_raw_run  # noqa: E402
-
-from gptfluence.formats import parse_log_records, read_log, read_samples_id, read_trajectories  # noqa: E402
-from gptfluence.io import DataError  # noqa: E402
-from gptfluence.preprocess import MARKER, preprocess_run  # noqa: E402
-from gptfluence.runs import load_runs  # noqa: E402
+from gptfluence.formats import parse_log_records, read_log, read_samples_id, read_trajectories
+from gptfluence.io import DataError
+from gptfluence.preprocess import MARKER, preprocess_run
+from gptfluence.runs import load_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -71,27 +71,38 @@ def build_parser():
 
 
 def spec_from_args(args, data_paths: dict, train_files: dict, eval_files: dict):
-    """A TrainSpec from parsed flags and the editable tables of train.py."""
-    from ..datapaths import load_data_paths_dict, parse_test_ranges, train_runs
+    """A TrainSpec from parsed flags and the editable tables of train.py. The settings are checked first, then
+    the runs, then the sample files (cheapest first; no work before all of them pass)."""
+    from dataclasses import replace
+
+    from ..datapaths import load_data_paths_dict, train_runs
     from ..io import DataError
-    from ..pipeline import TrainSpec
+    from ..pipeline.simulate import check_settings
     sim = SIM_ALIASES.get(args.sim_name, args.sim_name)
     if args.eval_task is not None and sim != "original":
         raise ValueError("--eval_task applies to --sim_name original only")
     if args.sim_name == "tracincp_sim":
         raise ValueError("tracincp_sim is not trained: score TracIn-CP with `python test_tracincp.py` or "
                          "`python utils/run_tracin.py --method tracin_cp`")
+    spec = _spec(args, sim)
+    check_settings(replace(spec, **{k: v for k, v in spec.resolved_hyper().items()}))
+    runs, tests = train_runs(load_data_paths_dict(args.data_paths_dict, data_paths), args.task)
     dataset = args.dataset_name or args.task
     files = {}
     for flag, table in (("train_data_path", train_files), ("eval_data_path", eval_files)):
         files[flag] = getattr(args, flag) or table.get(dataset)
         if files[flag] is None:
             raise DataError(f"no default --{flag} for dataset {dataset!r}; give the sample file")
-    runs, tests = train_runs(load_data_paths_dict(args.data_paths_dict, data_paths), args.task)
+    return replace(spec, run_dirs=runs, test_dirs=tests, train_file=files["train_data_path"],
+                   eval_file=files["eval_data_path"])
+
+
+def _spec(args, sim: str):
+    from ..datapaths import parse_test_ranges
+    from ..pipeline import TrainSpec
     order = args.order_n if args.order_n is not None else 1
     return TrainSpec(
-        sim_name=sim, task=args.task, metric=args.metric, run_dirs=runs, test_dirs=tests, valid_num=args.valid_num,
-        test_num=args.test_num, train_file=files["train_data_path"], eval_file=files["eval_data_path"],
+        sim_name=sim, task=args.task, metric=args.metric, valid_num=args.valid_num, test_num=args.test_num,
         test_ids=parse_test_ranges(args.test_example_start_id, args.test_example_end_id),
         train_example_nums=args.train_example_nums, test_example_nums=args.test_example_nums, order=order,
         concat=True if args.concate is None else args.concate, separate_proj=args.separate_proj,

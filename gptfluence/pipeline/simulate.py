@@ -103,16 +103,28 @@ class TrainSpec:
         elif cls.uses_features:
             s.pooling = s.pooling or "cls"
             s.encoder = s.encoder or DEFAULT_ENCODER
-        check_train_spec(s)
+        check_settings(s)
+        check_inputs(s)
         return s
+
+    def resolved_hyper(self) -> dict:
+        """The training settings with the simulator's defaults filled in (ValueError for an unknown simulator)."""
+        defaults = simulator_class(self.sim_name).train_defaults
+        return {k: defaults.get(k) if getattr(self, k) is None else getattr(self, k) for k in HYPER}
 
     def out_dir(self) -> Path:
         return Path(self.output_dir) / self.task / (self.run_name or default_run_name(self))
 
 
-def check_train_spec(s: TrainSpec) -> None:
-    """Refuse settings that cannot train, before any work (one line naming the flag)."""
-    _check_data(s)
+def check_settings(s: TrainSpec) -> None:
+    """Refuse settings that cannot train, before any work (one line naming the flag); the data are checked by
+    check_inputs."""
+    simulator_class(s.sim_name)
+    if s.cp_interval is None or s.cp_interval < 1:
+        raise ValueError(f"--cp_interval must be >= 1, got {s.cp_interval}")
+    for flag, v in (("valid_num", s.valid_num), ("test_num", s.test_num)):
+        if v is None or v < 0:
+            raise ValueError(f"--{flag} must be >= 0, got {v}")
     if not simulator_class(s.sim_name).trainable:
         return
     positive = {"max_epoch": s.max_epoch, "train_bs": s.train_bs, "order_n": s.order, "cp_interval": s.cp_interval,
@@ -135,12 +147,8 @@ def check_train_spec(s: TrainSpec) -> None:
         raise ValueError(f"--order_n {s.order}: Simfluence (original) is first order; use norder_enc_sim for n > 1")
 
 
-def _check_data(s: TrainSpec) -> None:
-    if s.cp_interval is None or s.cp_interval < 1:
-        raise ValueError(f"--cp_interval must be >= 1, got {s.cp_interval}")
-    for flag, v in (("valid_num", s.valid_num), ("test_num", s.test_num)):
-        if v is None or v < 0:
-            raise ValueError(f"--{flag} must be >= 0, got {v}")
+def check_inputs(s: TrainSpec) -> None:
+    """The runs, the sample files and the output folder exist as they should (DataError naming them)."""
     if not s.run_dirs:
         raise DataError(f"no training runs given for task {s.task!r} (expected processed run dirs)")
     for flag, path in (("train_data_path", s.train_file), ("eval_data_path", s.eval_file)):
