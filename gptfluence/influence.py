@@ -369,8 +369,8 @@ def additive_influence(sim: Simulator, batches: torch.Tensor, init, test_rows, m
     The counterfactual of example i changes only the batches it is in (or is inserted into): beta'_tau =
     s (beta_tau + d B_i(tau)) with d the count change and s = m / (m + d) when renormalize (the batch keeps its
     mean contribution; a batch emptied by the change adds nothing), else s = 1. Its change of the prediction at t
-    is the cumulative sum of beta' - beta up to t: exact, no recurrence. Arguments and result as
-    influence_from_factors.
+    is the cumulative sum of beta' - beta up to t: exact, no recurrence. Both trajectories are kept inside the
+    metric's range as the simulator's predictions are (sim.clip). Arguments and result as influence_from_factors.
     """
     batches = as_runs(batches)
     R, T, _ = batches.shape
@@ -379,7 +379,8 @@ def additive_influence(sim: Simulator, batches: torch.Tensor, init, test_rows, m
     B = sim.step_tables(test_rows, T).to(dtype)                                         # [T, P, N]
     counts = batch_counts(batches.reshape(R * T, -1), P).reshape(R, T, P).to(dtype)
     beta = torch.einsum("rtp,tpn->rtn", counts, B)                                      # [R, T, N]
-    base = sim.predict(batches, as_init(init, R, N, torch.float32), test_rows).to(dtype)
+    raw = sim.predict(batches, as_init(init, R, N, torch.float32), test_rows, clip=False).to(dtype)  # [R, N, T]
+    base = sim.clip(raw)
     delta, used = counterfactual_counts(batches, P, mode, insert_steps)
     sizes = batch_sizes(batches).to(dtype)
     idx = torch.arange(P) if train_idx is None else torch.as_tensor(train_idx)
@@ -394,11 +395,12 @@ def additive_influence(sim: Simulator, batches: torch.Tensor, init, test_rows, m
             new = new * keep[..., None]
         change = torch.where(d[..., None] != 0, new - beta[:, :, None], torch.zeros_like(new))
         change[:, 0] = 0
-        cum = change.cumsum(1)                                                          # [R, T, p, N]
-        finals.append(cum[:, -1])
-        means.append(cum[:, 1:].mean(1) if T > 1 else cum[:, 0])
+        cf = raw[:, None] + change.cumsum(1).permute(0, 2, 3, 1)                       # [R, p, N, T]
+        cum = sim.clip(cf) - base[:, None]
+        finals.append(cum[..., -1])
+        means.append(cum[..., 1:].mean(-1) if T > 1 else cum[..., 0])
         if return_trajectory:
-            trajs.append(cum.permute(0, 2, 3, 1))
+            trajs.append(cum)
     final, mean = torch.cat(finals, 1), torch.cat(means, 1)
     return InfluenceResult(final=_signed(final, mode, higher_is_better),
                            trajectory=_signed(mean, mode, higher_is_better), baseline=base, used=used[:, idx],

@@ -129,8 +129,8 @@ def test_checkpoint_with_other_settings_is_refused(planted, trained):
     enc, _ = trained
     with pytest.raises(DataError, match="sim_name: checkpoint has 'enc_sim', asked for 'original'"):
         _test(enc, root, SEEN, ["--sim_name", "original"])
-    with pytest.raises(DataError, match="train_example_nums: checkpoint has 48, asked for 50"):
-        _test(enc, root, SEEN, ["--train_example_nums", "50"])
+    with pytest.raises(DataError, match="order: checkpoint has 1, asked for 2"):
+        _test(enc, root, SEEN, ["--order_n", "2"])
 
 
 def test_empty_selection_and_bad_range_are_refused(planted):

@@ -63,6 +63,7 @@ class AnchorSim(FeatureSimulator):
         self.register_buffer("pca_proj", torch.zeros(2, half, self.k))
         self.register_buffer("pca_scale", torch.ones(2))
         self.register_buffer("mean", torch.full((self.n_test, n_steps), float("nan")))
+        self.register_buffer("seen_curve", torch.zeros(n_steps))
         self.register_buffer("steps", torch.zeros(n_steps, dtype=torch.long))
         self.register_buffer("W", torch.zeros(2 * K, K + 1, dtype=D))
         self.register_buffer("kappa", torch.zeros(n_steps, dtype=D))
@@ -149,6 +150,7 @@ class AnchorSim(FeatureSimulator):
         table = torch.full((self.n_test, m.shape[1]), float("nan"), dtype=torch.float32, device=v.device)
         table[train.test_rows] = m.float()
         self.mean, self.steps, self.W, self.kappa = table, train.steps.clone(), W, kap
+        self.seen_curve = m.mean(0).float()
         self.chosen = torch.tensor([alpha, float(e0_on)], dtype=D)
         log.info("anchor_sim: ridge strength %s, first-value deviation %s (chosen by %d-fold cross-validation "
                  "over %d training runs)", alpha, "used" if e0_on else "not used", len(folds), v.shape[0])
@@ -167,16 +169,20 @@ class AnchorSim(FeatureSimulator):
         init = init.double()
         out = table[None] + (init - table[None, :, 0])[..., None] * self.kappa[None, None]
         if not bool(seen.all()):
-            known = torch.isfinite(self.mean).all(1)
-            curve = self.mean[known].double().mean(0)
+            curve = self.seen_curve.double()
             out[:, ~seen] = init[:, ~seen, None] + (curve - curve[0])[None, None]
         return out
 
-    def predict(self, batches, init, test_rows, steps=None, batch_scale=None):
+    def predict(self, batches, init, test_rows, steps=None, batch_scale=None, clip: bool = True):
+        """Predictions [R, N, T] (clip=False: before they are kept inside the metric's range, float64)."""
         self._check_steps(batches.shape[1], steps)
         U = self._cumulative(batches, batch_scale)
         pred = self._anchor(init, test_rows) + torch.einsum("rta,ac,zc->rzt", U, self.W, self._q(test_rows))
-        return _clip(pred, self.metric).to(init.dtype)
+        return self.clip(pred).to(init.dtype) if clip else pred
+
+    def clip(self, pred: torch.Tensor) -> torch.Tensor:
+        """Keep predictions inside the metric's valid range."""
+        return _clip(pred, self.metric)
 
     def step_tables(self, test_rows: torch.Tensor, T: int) -> torch.Tensor:
         """B [T, P, N]: what each training example adds at each step (row t = 0 unused)."""

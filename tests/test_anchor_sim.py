@@ -1,0 +1,152 @@
+"""anchor_sim (gptfluence/simulators/anchor_sim.py): the closed form equals a plain least-squares fit of the
+rollout, the cross-validation falls back to the mean trajectory when batches carry no signal, planted dynamics
+are recovered, influence is exact, predictions stay in range, unseen test examples use the shifted mean."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from gptfluence import influence as I
+from gptfluence.metrics import evaluate
+from gptfluence.runs import load_runs
+from gptfluence.simulators import AnchorSim
+from gptfluence.simulators.anchor_sim import _mean, _normal_equations, _solve
+from gptfluence.simulators.base import batch_counts
+from gptfluence.synthetic import make_planted
+from gptfluence.training import Dynamics
+
+
+def toy(R=6, N=5, T=7, P=12, d=6, seed=0, signal=1.0, noise=0.0):
+    """Runs whose residuals around a shared curve are a planted bilinear batch effect (+ noise)."""
+    g = torch.Generator().manual_seed(seed)
+    emb_tr, emb_te = torch.randn(P, 2 * d, generator=g), torch.randn(N, 2 * d, generator=g)
+    batches = torch.stack([torch.stack([torch.randperm(P, generator=g)[:3] for _ in range(T)]) for _ in range(R)])
+    w = torch.randn(2 * d, generator=g)
+    eff = signal * torch.tanh(emb_tr @ w)[:, None] * torch.tanh(emb_te @ w)[None]     # [P, N]
+    eff = eff - eff.mean(0)
+    counts = batch_counts(batches.reshape(R * T, -1), P).reshape(R, T, P)
+    steps = counts @ eff                                                              # [R, T, N]
+    steps[:, 0] = 0
+    curve = torch.linspace(2.0, 1.0, T)
+    values = curve[None, None] + steps.cumsum(1).transpose(1, 2) + noise * torch.randn(R, N, T, generator=g)
+    data = Dynamics(values.float(), torch.ones(R, N, T, dtype=torch.bool), batches, torch.arange(N),
+                    torch.arange(1, T + 1))
+    return data, emb_tr, emb_te
+
+
+def test_normal_equations_equal_an_explicit_least_squares_fit():
+    data, tr, te = toy(R=12, N=8, T=8, noise=0.05)  # noise: the first values differ, e_0 is identifiable
+    sim = AnchorSim(tr, te, k=2)
+    sim._pca_fit()
+    U, q = sim._cumulative(data.batches), sim._q(data.test_rows)
+    v, mask = data.values.double(), data.mask
+    m = _mean(v, mask)
+    stats = _normal_equations(U, q, v, mask, m, e0_on=True)
+    W, kap = _solve(stats, 1e-9, e0_on=True)
+    # the explicit design: one row per (run, test example, step t >= 1)
+    R, N, T = v.shape
+    rows, ys = [], []
+    for r in range(R):
+        for z in range(N):
+            for t in range(1, T):
+                e0 = float(v[r, z, 0] - m[z, 0])
+                onehot = torch.zeros(T, dtype=torch.float64)
+                onehot[t] = e0
+                rows.append(torch.cat([torch.outer(U[r, t], q[z]).reshape(-1), onehot]))
+                ys.append(float(v[r, z, t] - m[z, t]))
+    X, y = torch.stack(rows), torch.tensor(ys, dtype=torch.float64)
+    keep = torch.cat([torch.ones(U.shape[-1] * q.shape[-1], dtype=torch.bool), torch.arange(T) > 0])
+    assert torch.linalg.matrix_rank(X[:, keep]) == int(keep.sum())  # a unique least-squares solution
+    ref = torch.linalg.lstsq(X[:, keep], y[:, None]).solution[:, 0]
+    got = torch.cat([W.reshape(-1), kap[1:]])
+    assert torch.allclose(got, ref, atol=1e-6, rtol=1e-5)
+
+
+def test_recovers_planted_batch_effects_and_cross_validates():
+    data, tr, te = toy(R=10, signal=0.3)
+    train, held = data.runs(list(range(8))), data.runs([8, 9])
+    sim = AnchorSim(tr, te, k=6)
+    sim.fit_data(train)
+    pred = sim.predict(held.batches, held.values[..., 0], held.test_rows, held.steps)
+    mean = _mean(train.values.double(), train.mask).float()
+    err = evaluate(pred, held.values, held.mask)["all_steps_mse_mean"]
+    base = evaluate(mean[None].expand_as(held.values), held.values, held.mask)["all_steps_mse_mean"]
+    assert err < 0.05 * base, (err, base)
+    assert math.isfinite(float(sim.chosen[0]))  # the batch model is used
+
+
+def test_falls_back_to_the_mean_trajectory_without_signal():
+    data, tr, te = toy(R=10, signal=0.0, noise=0.05, seed=3)
+    sim = AnchorSim(tr, te, k=6)
+    sim.fit_data(data.runs(list(range(8))))
+    held = data.runs([8, 9])
+    pred = sim.predict(held.batches, held.values[..., 0], held.test_rows, held.steps)
+    mean = _mean(data.runs(list(range(8))).values.double(), data.mask[:8]).float()
+    err = evaluate(pred, held.values, held.mask)["all_steps_mse_mean"]
+    base = evaluate(mean[None].expand_as(held.values), held.values, held.mask)["all_steps_mse_mean"]
+    assert err <= 1.05 * base  # pure noise: at most a hair worse than the mean trajectory it falls back to
+    assert float(sim.W.abs().max()) < 1e-2 or not math.isfinite(float(sim.chosen[0]))
+
+
+def test_same_numbers_whatever_the_seed():
+    data, tr, te = toy()
+    preds = []
+    for seed in (0, 1, 2):
+        torch.manual_seed(seed)
+        sim = AnchorSim(tr, te, k=3)
+        sim.fit_data(data)
+        preds.append(sim.predict(data.batches, data.values[..., 0], data.test_rows, data.steps))
+    assert torch.equal(preds[0], preds[1]) and torch.equal(preds[0], preds[2])
+
+
+def test_influence_is_exact_and_matches_edited_rollouts():
+    data, tr, te = toy(signal=0.3)
+    sim = AnchorSim(tr, te, k=4)
+    sim.fit_data(data)
+    init = data.values[:2, :, 0]
+    for kw in ({}, {"renormalize": False}, {"mode": "add"}, {"mode": "add", "insert_steps": [2, 4]}):
+        res = I.influence(sim, data.batches[:2], init, data.test_rows, **kw)
+        ref = I.reference_influence(sim, data.batches[:2], init, data.test_rows, **kw)
+        assert torch.allclose(res.final.float(), ref, atol=1e-5), kw
+    own = I.self_influence(sim, data.batches[:1], 1.5)
+    assert own.final.shape == (1, sim.n_train, 1) and torch.isfinite(own.final).all()
+
+
+def test_predictions_stay_in_the_metric_range():
+    data, tr, te = toy(signal=3.0)
+    data.values.sub_(1.9)  # values near 0: an unclipped additive model would go below
+    sim = AnchorSim(tr, te, k=4, metric="loss")
+    sim.fit_data(data)
+    pred = sim.predict(data.batches, data.values[..., 0], data.test_rows, data.steps)
+    assert float(pred.min()) >= 0.0
+
+
+def test_unseen_test_examples_follow_the_shifted_mean_curve():
+    data, tr, te = toy(N=6)
+    sim = AnchorSim(tr, te, k=3)
+    sim.fit_data(data)
+    sim.forget_test_examples(2)  # two new test examples: nothing recorded for them
+    sim.W.zero_()
+    init = torch.tensor([[1.7, 2.3]])
+    pred = sim.predict(data.batches[:1], init, torch.arange(2), data.steps)
+    curve = _mean(data.values.double(), data.mask).mean(0)  # the mean curve of the examples seen in training
+    assert torch.allclose(pred[0, 0].double(), 1.7 + curve - curve[0], atol=1e-5)
+
+
+def test_planted_runs_through_train_and_test(tmp_path):
+    """The repo's planted runs (topic-driven multiplicative dynamics): anchor_sim at its defaults."""
+    from gptfluence.pipeline import TestSpec, TrainSpec, test_simulator, train_simulator
+    task = make_planted(tmp_path, n_train=48, n_test=40, n_runs=20, sample=32, epochs=2, seed=0)
+    runs = [str(d) for d in task.run_dirs]
+    res = train_simulator(TrainSpec(sim_name="anchor_sim", task="planted", run_dirs=runs[:16], test_dirs=runs[16:],
+                                    valid_num=1, train_file=str(task.train_path), eval_file=str(task.eval_path),
+                                    output_dir=str(tmp_path / "out"), progress=False))
+    m = test_simulator(TestSpec(checkpoint=str(res.out_dir), plot_examples=0, progress=False))
+    rs = load_runs(runs[:15])
+    mean = (rs.values * rs.mask).sum(0) / rs.mask.sum(0)
+    test_rs = load_runs(runs[16:])
+    base = evaluate(mean[None].expand_as(test_rs.values), test_rs.values, test_rs.mask)
+    assert m["all_steps_mse_mean"] < 0.4 * base["all_steps_mse_mean"], (m, base)
+    assert m["final_step_spearman_mean"] > 0.8 and m["invalid_predictions"] == 0
