@@ -122,18 +122,16 @@ def validate(sim: Simulator, data: Dynamics) -> dict:
     return evaluate(pred.cpu(), data.values.cpu(), data.mask.cpu())
 
 
-def fit_closed_form(sim: Simulator, valid: Dynamics | None, save=None) -> TrainState:
-    """The 'training' of a simulator without gradient parameters (fitted in Simulator.fit_data): one
-    validation for the record, then the best and last checkpoints."""
+def fit_closed_form(sim: Simulator, fitted: Dynamics, save=None) -> TrainState:
+    """The 'training' of a simulator without gradient parameters (already fitted in Simulator.fit_data on
+    `fitted`, the training and validation runs together: a closed form needs no held-out epoch selection, and a
+    simulator that chooses settings does so by cross-validation inside these runs). Records the in-sample MSE,
+    then writes the best and last checkpoints."""
     state = TrainState()
-    rec = {"epoch": 0, "train_mse": None, "seconds": 0.0}
-    if valid is not None:
-        m = validate(sim, valid)
-        rec.update(valid_mse=m["all_steps_mse_mean"], valid_mae=m["all_steps_mae_mean"],
-                   valid_spearman=m["final_step_spearman_mean"], valid_diverged=m["diverged_trajectories"])
-        state.best_val = m["all_steps_mse_mean"] if m["all_steps_mse_mean"] is not None else math.inf
+    m = validate(sim, fitted)
+    state.history.append({"epoch": 0, "train_mse": m["all_steps_mse_mean"], "fitted_runs": int(fitted.values.shape[0]),
+                          "seconds": 0.0})
     state.best_epoch = 0
-    state.history.append(rec)
     if save:
         save("best", state, None, None)
         save("last", state, None, None)

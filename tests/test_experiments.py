@@ -48,19 +48,39 @@ def test_unseen_table(results):
     header = [line for line in (d / "table.md").read_text().splitlines() if line.startswith("| |")][0]
     assert "seen (train A, test A)" in header and "both unseen (B, B)" in header
     rows = table_rows(d / "table.md")
-    assert set(rows) == {"No change", "Mean trajectory", "Simfluence", "GPTfluence (f!=g)"}
+    assert set(rows) == {"No change", "Mean trajectory", "Simfluence", "GPTfluence (f!=g)", "anchor_sim (ours)"}
     # Simfluence answers for the ids it saw and is shown unable for the unseen ones
     mse, mae, rho = numbers(rows["Simfluence"][0])
     assert math.isfinite(mse) and 0 <= mse < 100 and 0 <= mae < 10
     assert rows["Simfluence"][1:] == ["cannot (unseen ids)"] * 3
     # the feature simulator and the baselines answer in all four conditions
-    for label in ("GPTfluence (f!=g)", "Mean trajectory", "No change"):
-        assert len(rows[label]) == 4
-        for cell in rows[label]:
-            mse, mae, rho = numbers(cell)
-            assert math.isfinite(mse) and mse >= 0 and -1 <= rho <= 1 or math.isnan(rho)
+    for label in ("GPTfluence (f!=g)", "Mean trajectory", "No change", "anchor_sim (ours)"):
+        assert len(rows[label]) == 4 and all(math.isfinite(numbers(cell)[0]) for cell in rows[label])
     # two simulator seeds: the trained rows show a std, the deterministic baselines do not
     assert "(" in rows["GPTfluence (f!=g)"][0].split(" / ")[0] and "(" not in rows["No change"][0].split(" / ")[0]
+    # the mean-trajectory cells equal a direct computation from the runs its checkpoint names: seen test ids get
+    # their mean over the fitted runs, unseen ones the mean curve of the seen ids shifted to their first value
+    import torch
+
+    from gptfluence.runs import load_runs
+    summary = json.loads((d / "summary.json").read_text())
+    header_cells = [c.strip() for c in header.strip().strip("|").split("|")][1:]
+    for col, cond in enumerate(header_cells):
+        (m,) = summary["cells"][f"Mean trajectory | {cond}"]
+        ckpt = torch.load(Path(m["checkpoint"]) / "best-checkpoint.pt"
+                          if Path(m["checkpoint"]).is_dir() else m["checkpoint"], weights_only=False)
+        fitted = load_runs(ckpt["data"]["train_runs"], test_ids=ckpt["spec"]["test_ids"])
+        half = cond.rstrip(")")[-1]                # "(pool half, test half)": n_test 8 -> A = ids 0-3, B = 4-7
+        test = load_runs(m["test_runs"], test_ids=list(range(4)) if half == "A" else list(range(4, 8)))
+        curve = fitted.values.double().mean(0)                                           # [N_seen, T]
+        if set(test.test_ids.tolist()) <= set(fitted.test_ids.tolist()):
+            rows_of = [fitted.test_ids.tolist().index(i) for i in test.test_ids.tolist()]
+            pred = curve[rows_of][None].expand_as(test.values)
+        else:
+            shape = curve.mean(0) - curve.mean(0)[0]
+            pred = test.values.double()[..., :1] + shape
+        mse = ((pred - test.values.double()) ** 2)[..., 1:].mean(-1).mean()
+        assert numbers(rows["Mean trajectory"][col])[0] == pytest.approx(float(mse), abs=6e-5), cond
 
 
 def test_order_table_matches_a_direct_computation(results):
@@ -70,7 +90,8 @@ def test_order_table_matches_a_direct_computation(results):
     d = out / "order" / "quick"
     assert (d / "bars.png").stat().st_size > 1000 and (d / "trajectories.png").stat().st_size > 1000
     rows = table_rows(d / "table.md")
-    assert list(rows) == ["No change", "Mean trajectory", "Simfluence (n=1)", "GPTfluence (n=1)", "GPTfluence (n=2)"]
+    assert list(rows) == ["No change", "Mean trajectory", "Simfluence (n=1)", "anchor_sim (ours)", "GPTfluence (n=1)",
+                          "GPTfluence (n=2)"]
     summary = json.loads((d / "summary.json").read_text())
     assert summary["cells"]["GPTfluence (n=2)"][0]["order_n"] == 2
     no_change = summary["cells"]["No change"][0]

@@ -172,12 +172,24 @@ def test_influence_check_end_to_end(tmp_path, model_cache):
         assert all(math.isfinite(v) for v in p["pred"].values()) and math.isfinite(p["actual"])
     assert any(abs(p["actual"]) > 0 for p in res["pairs"])  # removals really change the run
     assert set(res["methods"]) == set(IC.METHODS)
-    assert "| gptfluence |" in (out / "table.md").read_text()
+    assert "| gptfluence |" in (out / "table.md").read_text() and "| anchor_sim |" in (out / "table.md").read_text()
+    # a method's own top-k helpful set is predicted to help more than its own top-k harmful set (TracIn-CP sums
+    # the scores it ranked by; anchor_sim is additive, so its set prediction is the sum of its example scores)
+    for m in ("tracin_cp", "anchor_sim"):
+        for z in res["test_ids"]:
+            own = {p["kind"][m]: p["pred"][m] for p in res["pairs"] if p["test_id"] == z and m in p["kind"]}
+            assert own["helpful"] >= own["harmful"] - 1e-9, (m, z, own)
+    # TracIn-CP's prediction for a set is the rescaled sum of its per-example scores: the same for a set whatever
+    # the test example it was chosen for, and zero change predicted by no method for the empty set
+    by_set = {}
+    for p in res["pairs"]:
+        by_set.setdefault(p["set"], []).append(p)
+    assert all(len(ps) == 2 for ps in by_set.values())
 
 
 def test_mislabelled_end_to_end(tmp_path, model_cache):
     out = tmp_path / "ml"
-    ML_CLI.main(["--preset", "quick", "--shot", "10", "--sample", "6", "--runs", "3", "--n_test", "6",
+    ML_CLI.main(["--preset", "quick", "--shot", "10", "--sample", "5", "--runs", "3", "--n_test", "6",
                  "--epochs", "1", "--bs", "2", "--fractions", "0.5,1.0", "--n_shuffles", "3", "--random_runs", "1",
                  "--grad_dim", "16", "--out_dir", str(out), "--model_cache", str(model_cache), "--no_progress"])
     for f in ("table.md", "mislabelled.png", "results.json", "args.json"):
@@ -188,9 +200,17 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     for r in res["rows"]:
         for m in ML.METHODS:
             assert 0.0 <= r["found"][m] <= 1.0 and 0.0 <= r["accuracy"][m] <= 1.0
-    assert all(r["found"][m] == 1.0 for r in res["rows"][-1:] for m in ML.METHODS)  # all checked: all found
-    assert all(math.isfinite(v) for v in res["scores"]["gptfluence"] + res["scores"]["tracin_cp"])
-    assert any(v > 0 for v in res["scores"]["tracin_cp"])
+    # "found" is the share of flipped ids among the top of each method's descending ranking of its scores
+    flipped = set(res["flipped_ids"])
+    for m, scores in res["scores"].items():
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        assert res["rows"][0]["found"][m] == pytest.approx(len(set(order[:5]) & flipped) / len(flipped))
+    # checking everything fixes every label: each method's re-made run is the clean run, to the last digit
+    for m in ML.METHODS:
+        assert res["rows"][-1]["accuracy"][m] == res["clean"]["accuracy"]
+        assert res["rows"][-1]["test_loss"][m] == res["clean"]["loss"]
+    assert all(math.isfinite(v) for vs in res["scores"].values() for v in vs)
+    assert set(res["scores"]) == {"gptfluence", "anchor_sim", "tracin_cp"}
     # the fully fixed training file has no flipped label left
     fixed = list((out / "work" / "fixed").rglob("*.json"))
     assert any(not any(json.loads(line).get("flipped") for line in open(p)) for p in fixed)

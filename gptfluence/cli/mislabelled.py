@@ -27,7 +27,8 @@ def build_parser():
     a("--runs", type=int, default=None, help="simulator-training runs (seeds 1..R)")
     a("--n_test", type=int, default=None, help="test examples (true labels)")
     a("--bs", type=int, default=None, help="batch size")
-    a("--epochs", type=int, default=None, help="epochs of every run")
+    a("--epochs", type=int, default=None, help="epochs of the target run (whole pool); a simulator-training run "
+      "makes epochs * shot / sample epochs over its sample, so both have the same number of steps")
     a("--lr", type=float, default=None, help="learning rate of the runs")
     a("--label_noise", type=float, default=0.4, help="fraction of training labels flipped")
     a("--fractions", default="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0",
@@ -61,6 +62,9 @@ def parse_args(argv=None):
         raise ValueError(f"--label_noise must lie in (0, 1), got {args.label_noise}")
     if args.runs < 2:
         raise ValueError(f"--runs must be >= 2 (training and validation runs), got {args.runs}")
+    if args.sample > args.shot or (args.epochs * args.shot) % args.sample:
+        raise ValueError(f"--sample {args.sample} must divide --epochs x --shot = {args.epochs * args.shot} (and be "
+                         f"<= --shot): simulator-training runs need as many steps as the target run")
     parse_fractions(args.fractions)
     return args
 

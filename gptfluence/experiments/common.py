@@ -37,8 +37,10 @@ NO_CHANGE = Method("No change", "no_change", deterministic=True)
 MEAN_TRAJECTORY = Method("Mean trajectory", "mean_trajectory", deterministic=True)
 SIMFLUENCE = Method("Simfluence", "original")
 GPTFLUENCE = Method("GPTfluence (f!=g)", "enc_sim", (("separate_proj", True),))
+#: the repo's recommended simulator (closed form: the same data give the same fit whatever the seed)
+ANCHOR = Method("anchor_sim (ours)", "anchor_sim", deterministic=True)
 BASELINES = (NO_CHANGE, MEAN_TRAJECTORY)
-METHODS = (NO_CHANGE, MEAN_TRAJECTORY, SIMFLUENCE, GPTFLUENCE)
+METHODS = (NO_CHANGE, MEAN_TRAJECTORY, SIMFLUENCE, GPTFLUENCE, ANCHOR)
 
 
 def method_seeds(method: Method, seeds: list[int]) -> list[int]:

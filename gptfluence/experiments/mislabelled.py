@@ -2,7 +2,9 @@
 
   1. a noisy training pool: label_noise (default 40%) of the sst2 training labels flipped (the clean label is
      kept in "clean_label", "flipped" marks them); the test set keeps its true labels;
-  2. simulator-training runs on the noisy pool (sample of the pool per run), the simulator trained on them;
+  2. simulator-training runs on the noisy pool (a sample of the pool per run, epochs * shot / sample epochs so that
+     they have as many steps as the target run: the simulators roll out curricula of the length they were fitted
+     on), the simulators trained on them;
   3. the TARGET run: the whole noisy pool (sample = shot), seed target_seed, with gradient features;
   4. every training example is ranked, most suspicious first, by
        the simulator's self-influence along the target run's curriculum,
@@ -31,7 +33,7 @@ import torch
 
 from ..io import DataError, atomic_open, load_samples, read_json, write_json, write_jsonl
 from ..runtime import relative
-from .common import GPTFLUENCE, Workspace
+from .common import ANCHOR, GPTFLUENCE, Workspace
 from .influence_check import final_losses, set_name
 
 log = logging.getLogger("gptfluence.experiments")
@@ -43,7 +45,9 @@ PRESETS = {
     "default": dict(model="small", shot=100, sample=50, runs=6, n_test=100, bs=4, epochs=2, lr=5e-4,
                     grad_steps="10", grad_dim=256, random_runs=2),
 }
-METHODS = ("gptfluence", "tracin_cp", "random")
+SIMULATORS = {"gptfluence": GPTFLUENCE, "anchor_sim": ANCHOR}
+METHODS = (*SIMULATORS, "tracin_cp", "random")
+LABELS = {"gptfluence": "GPTfluence", "anchor_sim": "anchor_sim", "tracin_cp": "TracIn-CP", "random": "random"}
 
 
 def parse_fractions(text: str) -> list[float]:
@@ -77,9 +81,11 @@ def relabel(samples: list[dict], ids) -> list[dict]:
 
 
 def run_spec(args, train_file, eval_file):
+    """The simulator-training runs: a sample of the pool each, with the target run's number of steps."""
     from ..pipeline import RunSpec
     return RunSpec(task=TASK, seeds=list(range(1, args.runs + 1)), train_file=str(train_file), eval_file=str(eval_file),
-                   model=args.model, shot=args.shot, sample=args.sample, bs=args.bs, epochs=args.epochs, lr=args.lr)
+                   model=args.model, shot=args.shot, sample=args.sample, bs=args.bs,
+                   epochs=args.epochs * args.shot // args.sample, lr=args.lr)
 
 
 def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: bool = False) -> dict:
@@ -87,8 +93,8 @@ def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: boo
     "loss" (mean final test loss, nats), "run_dir"}. Kept when made before."""
     from ..pipeline import make_runs
     spec = replace(run_spec(args, train_file, eval_file), seeds=[args.target_seed], sample=args.shot,
-                   record_interval=10 ** 6, output_dir=str(out), device=ws.device, threads=ws.threads, progress=False,
-                   summary=False, model_cache=ws.model_cache)
+                   epochs=args.epochs, record_interval=10 ** 6, output_dir=str(out), device=ws.device,
+                   threads=ws.threads, progress=False, summary=False, model_cache=ws.model_cache)
     if grads:
         spec = replace(spec, grad_features=True, grad_steps=args.grad_steps, grad_dim=args.grad_dim)
     (run_dir,) = make_runs(spec)
@@ -141,14 +147,14 @@ def write_table(path: Path, res: dict) -> str:
              f"({res['noisy']['loss']:.4f}); with every label fixed: {res['clean']['accuracy']:.3f} "
              f"({res['clean']['loss']:.4f}). Random: found = mean over {s['n_shuffles']} shuffles, accuracy = "
              f"mean over {s['random_runs']} of them (re-made runs).", "",
-             "| fraction checked | found: GPTfluence | found: TracIn-CP | found: random | acc: GPTfluence | "
-             "acc: TracIn-CP | acc: random | test loss: GPTfluence | TracIn-CP | random |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| fraction checked | " + " | ".join(f"found: {LABELS[m]}" for m in METHODS) + " | "
+             + " | ".join(f"acc: {LABELS[m]}" for m in METHODS) + " | "
+             + " | ".join(f"test loss: {LABELS[m]}" for m in METHODS) + " |",
+             "|---" * (1 + 3 * len(METHODS)) + "|"]
     for row in res["rows"]:
-        f, a, t = row["found"], row["accuracy"], row["test_loss"]
-        lines.append(f"| {row['fraction']:.1f} | {f['gptfluence']:.3f} | {f['tracin_cp']:.3f} | {f['random']:.3f} | "
-                     f"{a['gptfluence']:.3f} | {a['tracin_cp']:.3f} | {a['random']:.3f} | {t['gptfluence']:.4f} | "
-                     f"{t['tracin_cp']:.4f} | {t['random']:.4f} |")
+        cells = ([f"{row['found'][m]:.3f}" for m in METHODS] + [f"{row['accuracy'][m]:.3f}" for m in METHODS]
+                 + [f"{row['test_loss'][m]:.4f}" for m in METHODS])
+        lines.append(f"| {row['fraction']:.1f} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     with atomic_open(path, "w") as f:
         f.write(text)
@@ -179,11 +185,13 @@ def run(ws: Workspace, args, out: Path) -> dict:
     key = (f"{TASK}/mislabelled-{args.label_noise:g}_{Path(args.model).name}_shot{args.shot}_sample{args.sample}"
            f"_ep{args.epochs}_lr{args.lr:g}_nt{args.n_test}_ds{args.data_seed}")
     sim_dirs = [d for _, d in sorted(ws.runs(key, run_spec(args, train_p, eval_p)).items())]
-    ckpt = ws.simulator(key, GPTFLUENCE, TASK, "loss", sim_dirs, (train_p, eval_p), 42, 1)
     noisy = target_run(ws, args, train_p, eval_p, ws.root / "target" / key, grads=True)
-    g_scores, init = simulator_scores(args, ckpt, sim_dirs)
+    sim_scores = {}
+    for m, method in SIMULATORS.items():
+        ckpt = ws.simulator(key, method, TASK, "loss", sim_dirs, (train_p, eval_p), 42, 1)
+        sim_scores[m], init = simulator_scores(args, ckpt, sim_dirs)
     t_scores, ck_steps = tracin_self_influence(noisy["run_dir"], parse_num_checkpoints(None))
-    orders = {"gptfluence": rank(g_scores), "tracin_cp": rank(t_scores[:args.shot])}
+    orders = {**{m: rank(s) for m, s in sim_scores.items()}, "tracin_cp": rank(t_scores[:args.shot])}
     shuffles = []
     for s in range(args.n_shuffles):
         o = list(range(args.shot))
@@ -217,10 +225,10 @@ def run(ws: Workspace, args, out: Path) -> dict:
                  {k: round(v, 3) for k, v in row["accuracy"].items()})
     clean = fixed_run(flipped)
     res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed"]},
-           "n_flipped": len(flipped), "noisy": noisy, "clean": clean, "rows": rows, "gptfluence_init": init,
+           "n_flipped": len(flipped), "noisy": noisy, "clean": clean, "rows": rows, "simulator_init": init,
            "tracin_checkpoints": ck_steps, "re_made_runs": len(cache),
            "ranking": "descending self-influence (most suspicious first); random: shuffles",
-           "scores": {"gptfluence": g_scores.tolist(), "tracin_cp": t_scores[:args.shot].tolist()},
+           "scores": {**{m: v.tolist() for m, v in sim_scores.items()}, "tracin_cp": t_scores[:args.shot].tolist()},
            "flipped_ids": sorted(flipped),
            "seconds": {"runs_simulator_scores": round(t_base, 1), "total": round(time.time() - t0, 1)}}
     for part in ("noisy", "clean"):

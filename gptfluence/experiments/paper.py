@@ -20,7 +20,7 @@ from pathlib import Path
 from ..io import read_json
 from ..plots import plot_bars, plot_trajectories
 from ..tables import grid_table, load_metrics, method_tables
-from .common import BASELINES, GPTFLUENCE, METHODS, SIMFLUENCE, UNABLE, Workspace, method_seeds, split_runs
+from .common import ANCHOR, BASELINES, GPTFLUENCE, METHODS, SIMFLUENCE, UNABLE, Workspace, method_seeds, split_runs
 
 log = logging.getLogger("gptfluence.experiments")
 
@@ -129,7 +129,7 @@ def exp_metrics(ws: Workspace, args, out: Path):
     """Table 3/4: BLEU and ROUGE-L on the generation tasks."""
     seeds = list(range(1, args.runs + 1))
     files, traj, tasks = [], {}, str_list(args.gen_tasks)
-    methods = (*BASELINES, SIMFLUENCE, GPTFLUENCE)
+    methods = (*BASELINES, SIMFLUENCE, GPTFLUENCE, ANCHOR)
     for task in tasks:
         dirs, sample_files, key = make_task_runs(ws, args, task, args.model, seeds)
         tr, te = split_runs(dirs, args.test_runs, args.valid_num)
@@ -193,7 +193,7 @@ def exp_order(ws: Workspace, args, out: Path):
     dirs, sample_files, key = make_task_runs(ws, args, task, args.model, list(range(1, args.runs + 1)))
     tr, te = split_runs(dirs, args.test_runs, args.valid_num)
     cells = {}
-    for method in (*BASELINES, SIMFLUENCE):
+    for method in (*BASELINES, SIMFLUENCE, ANCHOR):
         label = method.label + (" (n=1)" if method is SIMFLUENCE else "")
         cells[(label, task)] = score_methods(ws, args, key, task, "loss", [method], tr, te, sample_files)[method.label]
     traj = {}

@@ -4,8 +4,8 @@ outputs exist, so an interrupted call resumes where it stopped.
 
 Per task: runs (gradient features recorded for TracIn-CP), then for every metric (loss; + BLEU and ROUGE-L for the
 generation tasks) every method of METHODS (no change, mean trajectory, Simfluence, GPTfluence as released (f = g)
-and with separate projections (f != g)) trained with each simulator seed and scored on the held-out runs, and
-TracIn-CP(10) on the test loss.
+and with separate projections (f != g), this repo's anchor_sim) trained with each simulator seed and scored on the
+held-out runs, and TracIn-CP(10) on the test loss.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 from ..io import atomic_open
 from ..plots import plot_bars
 from ..tables import load_metrics, method_tables
-from .common import BASELINES, GPTFLUENCE, SIMFLUENCE, Method, Workspace, split_runs
+from .common import ANCHOR, BASELINES, GPTFLUENCE, SIMFLUENCE, Method, Workspace, split_runs
 
 log = logging.getLogger("gptfluence.experiments")
 
 GPTFLUENCE_RELEASED = Method("GPTfluence", "enc_sim")
-METHODS = (*BASELINES, SIMFLUENCE, GPTFLUENCE_RELEASED, GPTFLUENCE)
+METHODS = (*BASELINES, SIMFLUENCE, GPTFLUENCE_RELEASED, GPTFLUENCE, ANCHOR)
 PRESETS = {
     # a smoke test: minutes on 2 CPU cores
     "quick": dict(tasks="rte,webnlg", model="tiny", runs=6, test_runs=2, valid_num=1, shot=24, sample=20, epochs=2,

@@ -282,13 +282,16 @@ def _train(spec: TrainSpec, out_dir: Path, train_samples, test_samples) -> Train
         data = data.up_to(spec.step_thres)
     data = data.every(spec.cp_interval)
     tr_idx, va_idx, held = _split_runs(spec)
-    train, valid = data.runs(tr_idx), (data.runs(va_idx) if va_idx else None)
-    names = [str(d) for d in spec.run_dirs]
-    log.info("%s/%s: %d training runs, %d validation runs (%s), %d held out, %d test examples, %d recorded steps",
-             spec.task, spec.metric, len(tr_idx), len(va_idx), ", ".join(Path(names[i]).name for i in va_idx),
-             len(held), len(rs.test_ids), data.steps.numel())
     sim, enc = build_simulator(spec, train_samples, test_samples, device)
     sim = sim.to(device)
+    if not sim.trainable:  # a closed form selects no epoch: the validation runs join the training runs
+        tr_idx, va_idx = sorted(tr_idx + va_idx), []
+    train, valid = data.runs(tr_idx), (data.runs(va_idx) if va_idx else None)
+    names = [str(d) for d in spec.run_dirs]
+    log.info("%s/%s: %d training runs, %d validation runs (%s), %d held out, %d test examples, %d recorded steps%s",
+             spec.task, spec.metric, len(tr_idx), len(va_idx), ", ".join(Path(names[i]).name for i in va_idx),
+             len(held), len(rs.test_ids), data.steps.numel(),
+             "" if sim.trainable else f" ({spec.sim_name} is fitted in closed form on all of them)")
     sim.fit_data(train)  # closed-form parts of a simulator (e.g. baselines); no-op for the others
     write_json(out_dir / SPEC_FILE, asdict(spec))
     record = C.data_record(spec.train_file, spec.eval_file, [names[i] for i in tr_idx], [names[i] for i in va_idx],
@@ -312,7 +315,7 @@ def _train(spec: TrainSpec, out_dir: Path, train_samples, test_samples) -> Train
     if sim.trainable:
         state = fit(sim, train, valid, cfg, save=save, resume_from=resume_from)
     else:
-        state = fit_closed_form(sim, valid, save)
+        state = fit_closed_form(sim, train, save)
     write_json(out_dir / "history.json", state.history)
     C.mark_finished(out_dir)
     write_env_json(out_dir, sim_name=spec.sim_name, task=spec.task, metric=spec.metric)
