@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from gptfluence import encoders  # noqa: E402
+from gptfluence import encoders
 
 logger = logging.getLogger("bench_embeddings")
 

@@ -23,10 +23,10 @@ import time
 
 import torch
 
-from gptfluence.influence import influence, reference_influence  # noqa: E402
-from gptfluence.runs import load_runs  # noqa: E402
-from gptfluence.simulators import EncSim  # noqa: E402
-from gptfluence.synthetic import make_planted  # noqa: E402
+from gptfluence.influence import influence, reference_influence
+from gptfluence.runs import load_runs
+from gptfluence.simulators import EncSim
+from gptfluence.synthetic import make_planted
 
 
 def parse_args(argv=None):

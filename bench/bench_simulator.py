@@ -26,18 +26,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from gptfluence.encoders import embed_texts  # noqa: E402
-from gptfluence.io import load_samples  # noqa: E402
-from gptfluence.metrics import evaluate  # noqa: E402
-from gptfluence.rollout import (  # noqa: E402
-    rollout,  # noqa: E402
+from gptfluence.encoders import embed_texts
+from gptfluence.io import load_samples
+from gptfluence.metrics import evaluate
+from gptfluence.rollout import (
+    rollout,
     teacher_forced,
     transition_index,
 )
-from gptfluence.runs import load_runs  # noqa: E402
-from gptfluence.simulators import EncSim  # noqa: E402
-from gptfluence.synthetic import make_planted  # noqa: E402
-from gptfluence.training import Dynamics, TrainConfig, make_optimizer, validate  # noqa: E402
+from gptfluence.runs import load_runs
+from gptfluence.simulators import EncSim
+from gptfluence.synthetic import make_planted
+from gptfluence.training import Dynamics, TrainConfig, make_optimizer, validate
 
 
 def parse_args(argv=None):

@@ -162,15 +162,30 @@ def test_draw_pred_curves_and_tables(planted, trained, tmp_path):
 
 
 def test_gpt_sim_uses_a_causal_lm_last_token_features(planted, tmp_path):
-    """gpt_sim end to end with the tiny local Pythia-architecture model as the feature extractor."""
+    """gpt_sim end to end with the tiny local Pythia-architecture model as the feature extractor: its stored
+    features are the model's hidden state at each sample's last token (computed here directly). Every planted
+    text ends in ".", whose state in a 2-layer model says little about the topic, so the dynamics are learnt
+    with mean pooling over the tokens (--pooling mean): that must beat the constant-change baseline."""
+    from transformers import AutoModel, AutoTokenizer
+
     from gptfluence.basemodel import default_model_path
     from gptfluence.checkpoint import load_checkpoint
+    from gptfluence.io import load_samples
     root, task, paths = planted
     lm = default_model_path("tiny", cache_dir=tmp_path / "models")
-    out = _train(root, paths, task, "gpt_sim", ["--encoder", str(lm), "--max_epoch", "3", "--lr", "1e-3",
-                                                "--warmup_steps", "5", "--train_bs", "256"])
+    opts = ["--encoder", str(lm), "--separate_proj", "--lr", "3e-3", "--warmup_steps", "20", "--train_bs", "64"]
+    out = _train(root, paths, task, "gpt_sim", [*opts, "--max_epoch", "1"])
     ckpt = load_checkpoint(out)
     assert ckpt["encoder"]["pooling"] == "last" and ckpt["sim_name"] == "gpt_sim"
-    assert ckpt["state_dict"]["train_emb"].shape == (48, 64)  # the tiny model's hidden size
+    emb = ckpt["state_dict"]["train_emb"]
+    assert emb.shape == (48, 64)  # the tiny model's hidden size
+    tok, model = AutoTokenizer.from_pretrained(lm), AutoModel.from_pretrained(lm).eval()
+    for s in load_samples(task.train_path)[:3]:
+        with torch.no_grad():
+            h = model(**tok(s["input"], return_tensors="pt")).last_hidden_state[0, -1]
+        assert torch.allclose(emb[s["id"]].float(), h, atol=1e-4), s["id"]
+    out = _train(root, paths, task, "gpt_sim", [*opts, "--pooling", "mean", "--max_epoch", "30", "--patience", "30"])
+    assert load_checkpoint(out)["encoder"]["pooling"] == "mean"
     m, _ = _test(out, root, SEEN)
-    assert m["num_scored_trajectories"] + m["diverged_trajectories"] == 120
+    assert m["num_scored_trajectories"] == 120 and m["diverged_trajectories"] == 0
+    assert m["all_steps_mse_mean"] < constant_change_mse(task, list(range(40))), m["all_steps_mse_mean"]
