@@ -39,12 +39,20 @@ def build_parser():
     return p
 
 
-def parse_args(argv=None):
+def fill_preset(args):
+    """The preset's value for every flag left unset."""
     from ..experiments.reproduce import PRESETS
-    args = build_parser().parse_args(argv)
     for k, v in PRESETS[args.preset].items():
         if getattr(args, k) is None:
             setattr(args, k, v)
+    return args
+
+
+def parse_args(argv=None):
+    return check_args(fill_preset(build_parser().parse_args(argv)))
+
+
+def check_args(args):
     for flag in ("runs", "shot", "sample", "epochs", "bs"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag} must be >= 1, got {getattr(args, flag)}")

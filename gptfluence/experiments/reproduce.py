@@ -42,24 +42,30 @@ def metrics_of(task: str) -> list[str]:
     return ["loss", "bleu", "rougeL"] if is_generation_task(task) else ["loss"]
 
 
-def run(ws: Workspace, args, out: Path) -> str:
-    """All tasks; writes table.md and plots into out; returns the table text."""
+def task_runs(ws: Workspace, args, task: str) -> tuple[list, list, tuple, str]:
+    """One task's runs of a preset, made (resumably) and preprocessed: (training + validation run dirs, held-out
+    run dirs, sample files, work key). Gradient features are recorded at 10 checkpoints for TracIn-CP."""
     from ..pipeline import RunSpec
     from ..tasks import PAPER_TEST_SIZES
+    n_test = args.n_test or PAPER_TEST_SIZES[task]
+    sample_files = ws.task_files(task, args.shot, n_test, args.data_seed)
+    key = (f"{task}/{Path(args.model).name}_shot{args.shot}_sample{args.sample}_ep{args.epochs}_lr{args.make_lr:g}"
+           f"_nt{n_test}_ds{args.data_seed}")
+    spec = RunSpec(task=task, seeds=list(range(1, args.runs + 1)), train_file=sample_files[0],
+                   eval_file=sample_files[1], model=args.model, shot=args.shot, sample=args.sample, bs=args.bs,
+                   epochs=args.epochs, lr=args.make_lr, grad_features=True, grad_steps="10")
+    train, test = split_runs(ws.runs(key, spec), args.test_runs, args.valid_num)
+    return train, test, sample_files, key
+
+
+def run(ws: Workspace, args, out: Path) -> str:
+    """All tasks; writes table.md and plots into out; returns the table text."""
     t0 = time.time()
     seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
     files, first_dirs = [], {}
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
-        n_test = args.n_test or PAPER_TEST_SIZES[task]
         log.info("[+%ds] %s: task files and %d runs (model %s)", time.time() - t0, task, args.runs, args.model)
-        sample_files = ws.task_files(task, args.shot, n_test, args.data_seed)
-        key = f"{task}/{Path(args.model).name}_shot{args.shot}_sample{args.sample}_ep{args.epochs}_lr{args.make_lr:g}" \
-              f"_nt{n_test}_ds{args.data_seed}"
-        spec = RunSpec(task=task, seeds=list(range(1, args.runs + 1)), train_file=sample_files[0],
-                       eval_file=sample_files[1], model=args.model, shot=args.shot, sample=args.sample, bs=args.bs,
-                       epochs=args.epochs, lr=args.make_lr, grad_features=True, grad_steps="10")
-        dirs = ws.runs(key, spec)
-        train, test = split_runs(dirs, args.test_runs, args.valid_num)
+        train, test, sample_files, key = task_runs(ws, args, task)
         for metric in metrics_of(task):
             log.info("[+%ds] %s/%s: simulators and baselines", time.time() - t0, task, metric)
             for method in METHODS:
