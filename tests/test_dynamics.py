@@ -137,16 +137,18 @@ def test_raw_layout(two_runs, sst2):
     assert (run / D.DONE_FILE).is_file() and (run / D.RUN_ARGS_FILE).is_file()
 
 
-def test_dynamics_are_real(two_runs, sst2):
+def test_dynamics_are_real(two_runs, sst2, capsys):
+    """The dynamics report of the run maker's folder (written beside the runs and printed)."""
+    from gptfluence.pipeline.runs import report_raw_runs
     _, dirs = two_runs
-    s = D.summarize_runs(dirs, "sst2", sst2[0], sst2[1])
-    assert s["n_runs"] == 2 and s["steps"] == {"first": 1, "last": T, "mid": 1 + T // 2}
-    assert s["loss_last_mean"] < s["loss_first_mean"] - 0.1
-    assert s["frac_test_loss_fell"] > 0.8
-    assert s["n_distinct_curricula"] == 2 and s["mean_sample_overlap"] < 1.0
-    assert s["spread_change_std"] > 0.0
-    assert s["n_match"] + s["n_other"] > 0
-    assert "batch content" in D.format_summary(s)
+    rep = report_raw_runs(dirs[0].parent, "sst2", sst2[0], sst2[1])
+    assert rep["runs"] == 2 and rep["steps"]["first"] == 1 and rep["steps"]["last"] == T
+    assert rep["metric_last"] < rep["metric_first"] - 0.1
+    assert rep["frac_improved"] > 0.8
+    assert 0 <= rep["label_accuracy_first"] <= 1 and 0 <= rep["label_accuracy_last"] <= 1
+    assert rep["final_spread"] > 0.0 and rep["share_explained"] is None  # 2 runs: too few for the batch fit
+    assert json.loads((dirs[0].parent / "dynamics_report.json").read_text())["runs"] == 2
+    assert "dynamics report" in capsys.readouterr().out
 
 
 def test_deterministic_by_seed(base, sst2, two_runs, tmp_path):
@@ -208,8 +210,9 @@ def test_generation_task_records_metrics(base, tmp_path):
     for r in rows:
         assert set(r) == {"id", "loss", "rouge1", "rouge2", "rougeL", "bleu"}
         assert 0 <= r["bleu"] <= 100 and 0 <= r["rougeL"] <= 1
-    s = D.summarize_runs(dirs, "webnlg")
-    assert "bleu_first_mean" in s and "rougeL_last_mean" in s
+    from gptfluence.pipeline.runs import report_raw_runs
+    rep = report_raw_runs(dirs[0].parent, "webnlg", data[0], data[1])
+    assert set(rep["other_metrics"]) == {"bleu", "rougeL"} and "label_accuracy_first" not in rep
 
 
 def test_batched_generation_equals_single(base):

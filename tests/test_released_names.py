@@ -141,7 +141,7 @@ def test_ood_scripts_map_runs_into_the_flan_id_space(variant, metrics, tmp_path)
     write_raw_run(raw / "output_rte_bs-4_seed-1", task="rte", n_steps=3, n_test=3, seed=1)  # not OOD: not matched
     _script(f"utils/{variant}.py").main(["--raw_root", str(raw), "--output_root", str(out), "--no_progress",
                                          "--workers", "1"])
-    (d,) = (out / "flan_ood").iterdir()
+    (d,) = [p for p in (out / "flan_ood").iterdir() if p.is_dir()]
     assert d.name == "output_webnlg-ood_bs-4_seed-1"
     assert read_samples_id(d / "train_samples_id.json") == {s: [i + 1200 for i in ids]
                                                            for s, ids in exp["samples"].items()}

@@ -42,8 +42,11 @@ def finish(argv):
 
 
 def same_files(a: Path, b: Path, skip=("run_done.json",)):
-    fa = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file() and p.name not in skip and ".lock" not in p.name)
-    fb = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file() and p.name not in skip and ".lock" not in p.name)
+    """The same files with the same content (locks, timings and tensor caches, which hold inodes, aside)."""
+    def files(root):
+        return sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.name not in skip
+                      and ".lock" not in p.name and ".cache" not in p.parts)
+    fa, fb = files(a), files(b)
     assert fa == fb
     for rel in fa:
         if rel.suffix == ".pt":

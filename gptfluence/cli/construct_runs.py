@@ -53,6 +53,9 @@ def build_parser(variant: str):
         a("--tasks", default=subtasks, help="comma-separated FLAN sub-tasks (one loss_/metric_ folder each in a raw "
           f"run); global test id = local id + offset {FLAN_TEST_OFFSETS}")
         a("--train_id_offset", type=int, default=offset, help="added to every training id (OOD runs: 1200)")
+    a("--train_data_path", default=None, help="the task's training sample file (optional: the dynamics report then "
+      "groups the training examples by label or topic)")
+    a("--eval_data_path", default=None, help="the task's test sample file (optional, checked against the test ids)")
     a("--overwrite", action="store_true", help="redo runs that are already complete")
     a("--allow_nonfinite", action="store_true", help="drop NaN/inf values as gaps (counted) instead of refusing")
     a("--workers", type=int, default=workers, help="worker processes (one run each)")
@@ -97,4 +100,5 @@ def main(argv=None, variant: str = "construct_runs-data"):
             raise DataError(f"--output_root {args.output_root}: {parent} is a file, not a folder")
     return preprocess(args.raw_root, args.output_root, args.task, metrics, globs, subtasks, args.workers,
                       args.overwrite, args.allow_nonfinite, progress=not args.no_progress,
-                      train_id_offset=getattr(args, "train_id_offset", 0))
+                      train_id_offset=getattr(args, "train_id_offset", 0), train_file=args.train_data_path,
+                      eval_file=args.eval_data_path)

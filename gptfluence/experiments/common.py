@@ -74,7 +74,8 @@ class Workspace:
         spec = replace(run_spec, output_dir=str(raw), device=self.device, threads=self.threads,
                        progress=self.progress, summary=False, model_cache=self.model_cache)
         make_runs(spec)
-        dirs = processed_dirs(preprocess(raw, proc, spec.task, progress=self.progress))
+        dirs = processed_dirs(preprocess(raw, proc, spec.task, progress=self.progress, train_file=spec.train_file,
+                                         eval_file=spec.eval_file))
         by_seed = {int(d.name.rsplit("_seed-", 1)[1]): str(d) for d in dirs}
         missing = [s for s in spec.seeds if s not in by_seed]
         if missing:

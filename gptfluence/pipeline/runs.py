@@ -3,6 +3,10 @@
     task_files(root, task, n_train, n_test, seed)  -> (train file, eval file)   built-in tasks, written once
     make_runs(RunSpec(...))                        -> raw run dirs              fine-tune over many curricula
     preprocess(raw_root, output_root, task, ...)   -> processed run dirs        GPTDynamics processed layout
+    report_runs(run_dirs, folder, task, ...)       -> dynamics_report.json      do the runs show real learning?
+
+make_runs and preprocess both end with the dynamics report (gptfluence.report) of every run in their output
+folder: written as dynamics_report.json there, and printed.
 """
 
 from __future__ import annotations
@@ -218,9 +222,44 @@ def make_runs(spec: RunSpec) -> list[Path]:
         dirs = [Path(spec.output_dir) / runmaker.run_dir_name(settings, s) for s in seeds]
     log.info("%d runs in %s (%.1f s)", len(dirs), spec.output_dir, time.time() - t0)
     if spec.summary and dirs:
-        pool = train[:spec.shot]
-        print(runmaker.format_summary(runmaker.summarize_runs(dirs, spec.task, pool, test)))
+        report_raw_runs(spec.output_dir, spec.task, settings["train_data_path"], settings["eval_data_path"])
     return dirs
+
+
+def report_raw_runs(raw_root: str | Path, task: str, train_file=None, eval_file=None) -> dict | None:
+    """The dynamics report of every finished raw run under raw_root (made by make_runs), written as
+    raw_root/dynamics_report.json and printed. The runs are preprocessed into a temporary folder for it."""
+    import tempfile
+
+    from .. import preprocess as P
+    from ..runmaker import DONE_FILE
+    raw_dirs = sort_by_seed(d for d in Path(raw_root).glob(f"output_{task}_*") if (d / DONE_FILE).is_file())
+    if not raw_dirs:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        P.preprocess_runs(raw_dirs, tmp, task, default_metrics(task), progress=False)
+        return report_runs([Path(tmp) / d.name for d in raw_dirs], raw_root, task, train_file, eval_file)
+
+
+def report_runs(run_dirs, folder: str | Path, task: str, train_file=None, eval_file=None) -> dict | None:
+    """The dynamics report of processed runs (gptfluence.report.task_report: the loss, and BLEU / ROUGE-L for a
+    generation task), written as folder/dynamics_report.json and printed. Runs that cannot be reported together
+    (e.g. recorded at different steps) get a logged reason instead of a report."""
+    from ..report import format_report, task_report, write_report
+    from ..runs import trajectory_file
+    run_dirs = [Path(d) for d in run_dirs]
+    metrics = [m for m in ("loss", "bleu", "rougeL")
+               if m in default_metrics(task) and all(trajectory_file(d, m).is_file() for d in run_dirs)]
+    if not run_dirs or not metrics:
+        return None
+    try:
+        rep = task_report(run_dirs, metrics, train_file, eval_file)
+    except DataError as e:
+        log.warning("%s: no dynamics report for these %d runs (%s)", folder, len(run_dirs), e)
+        return None
+    write_report(rep, folder)
+    print(f"dynamics report ({Path(folder) / 'dynamics_report.json'}):\n  " + "\n  ".join(format_report(rep)))
+    return rep
 
 
 def _device(spec: RunSpec, world: int):
@@ -266,10 +305,11 @@ def default_metrics(task: str) -> list[str]:
 def preprocess(raw_root: str | Path, output_root: str | Path, task: str, metrics: list[str] | None = None,
                run_glob: str | list[str] | None = None, subtasks: dict | None = None, workers: int = 1,
                overwrite: bool = False, allow_nonfinite: bool = False, progress: bool = True,
-               train_id_offset: int = 0) -> list:
+               train_id_offset: int = 0, train_file=None, eval_file=None) -> list:
     """Raw run dirs under raw_root -> processed run dirs under output_root/task; prints a summary and returns the
     per-run reports (gptfluence.preprocess.RunReport: status, out_dir, gaps, ...). processed_dirs(reports) gives
-    the processed run dirs sorted by seed."""
+    the processed run dirs sorted by seed. Ends with the dynamics report of every processed run in
+    output_root/task (the sample files, when given, let it group the training examples by label or topic)."""
     from .. import preprocess as P
     globs = [run_glob] if isinstance(run_glob, str) else list(run_glob or [f"output_{task}_*"])
     raw_dirs = P.find_raw_runs(raw_root, globs)
@@ -277,6 +317,9 @@ def preprocess(raw_root: str | Path, output_root: str | Path, task: str, metrics
                                 allow_nonfinite, overwrite, workers, progress=progress,
                                 train_id_offset=train_id_offset)
     print(P.summarize(reports))
+    done = [d for d in (Path(output_root) / task).iterdir() if (d / P.MARKER).is_file()] \
+        if (Path(output_root) / task).is_dir() else []
+    report_runs(sort_by_seed(done), Path(output_root) / task, task, train_file, eval_file)
     return reports
 
 

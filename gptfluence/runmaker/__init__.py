@@ -6,7 +6,6 @@
     generation   decoding, BLEU, ROUGE
     curriculum   which examples a run sees, in which order and batch
     maker        RunMaker (one run) and make_runs (many), raw GPTDynamics layout
-    summary      evidence that the recorded runs are real training dynamics
 """
 
 from .curriculum import format_lr, make_curriculum
@@ -34,11 +33,10 @@ from .scoring import (
                     token_losses,
                     train_loss,
 )
-from .summary import format_summary, read_raw_run, summarize_runs
 
 __all__ = ["DONE_FILE", "Encoded", "GENERATION_TASKS", "GradProjector", "RESULT_KEYS", "RUN_ARGS_FILE", "RunMaker",
-           "bleu_score", "check_output_dir", "collate", "encode_samples", "format_lr", "format_summary",
+           "bleu_score", "check_output_dir", "collate", "encode_samples", "format_lr",
            "generate_outputs", "generation_metrics", "grad_features", "is_generation_task", "label_word_accuracy",
            "label_word_losses", "make_curriculum", "make_runs", "parse_grad_steps", "predictions_from_losses",
-           "read_raw_run", "rouge_scores", "run_dir_name", "score_losses", "score_losses_naive", "scored_hidden",
-           "summarize_runs", "token_losses", "train_loss"]
+           "rouge_scores", "run_dir_name", "score_losses", "score_losses_naive", "scored_hidden",
+           "token_losses", "train_loss"]
