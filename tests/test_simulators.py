@@ -1,27 +1,11 @@
 """Simulators (gptfluence/simulators): the registry, factor forms, batch counts, the baselines."""
 
-
-
 import pytest
 import torch
+from sims import make_sims
 
-from gptfluence.simulators import SIMULATORS, batch_counts, make_simulator, simulator_class
+from gptfluence.simulators import SIMULATORS, batch_counts, simulator_class
 
-
-def make_sims(P=7, N=5, d=8, order=1):
-    torch.manual_seed(0)
-    tr, te = torch.randn(P, d), torch.randn(N, d)
-    sims = [make_simulator("original", {"n_train": P, "n_test": N, "order": order, "batch_size": 3}),
-            make_simulator("enc_sim", {"order": order}, tr, te),
-            make_simulator("enc_sim", {"order": order, "separate_proj": True}, tr, te),
-            make_simulator("gpt_sim", {"order": order}, tr, te),
-            make_simulator("norder_enc_sim", {"order": order}, tr, te)]
-    for s in sims:  # move Simfluence away from its identity start
-        if s.name == "original":
-            with torch.no_grad():
-                s.A.add_(0.05 * torch.randn_like(s.A))
-                s.B.add_(0.05 * torch.randn_like(s.B))
-    return sims
 
 def test_registry_names_and_unknown():
     assert set(SIMULATORS) == {"original", "vec_sim", "enc_sim", "norder_enc_sim", "gpt_sim", "no_change",

@@ -40,3 +40,44 @@ class OneLineParser(argparse.ArgumentParser):
 
 def parser(doc: str, prog: str | None = None) -> argparse.ArgumentParser:
     return OneLineParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def with_preset(args, presets: dict):
+    """args with the value of args.preset's entry in `presets` for every flag left unset (None)."""
+    for key, value in presets[args.preset].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def experiment_flags(p: argparse.ArgumentParser, name: str) -> None:
+    """The flags every experiment command shares: where it writes, its work folder, models, threads, bars."""
+    a = p.add_argument
+    a("--out_dir", default=None, help=f"output folder (default results/{name}/<preset>)")
+    a("--work_root", default=None, help="task files, runs, simulators, re-made runs (default <out_dir>/work)")
+    a("--model_cache", default=None, help="folder of the local preset models")
+    a("--threads", type=int, default=1, help="torch CPU threads")
+    a("--no_progress", action="store_true", help="no progress bars")
+
+
+def run_experiment(args, out, log_name: str, work_root, run, env: dict | None = None, **workspace):
+    """What every experiment command does around its work: make `out`, log there (a fresh log), record the
+    arguments, run `run(workspace, args, out)` in a Workspace on work_root with the asked device and threads,
+    then write env.json (commit, versions, command, `env`). Returns what `run` returns."""
+    from pathlib import Path
+
+    from ..experiments.common import Workspace
+    from ..io import write_json
+    from ..runtime import finish_logging, resolve_device, set_threads, setup_logging, write_env_json
+    set_threads(args.threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    handler = setup_logging(out / log_name)
+    try:
+        write_json(out / "args.json", vars(args))
+        ws = Workspace(Path(work_root), device=str(resolve_device(args.gpu)), threads=args.threads, **workspace)
+        res = run(ws, args, out)
+        write_env_json(out, **(env or {"preset": args.preset}))
+        return res
+    finally:
+        finish_logging(handler)

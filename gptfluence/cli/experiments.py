@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import parser
+from . import parser, with_preset
 
 
 def build_parser():
@@ -64,10 +64,7 @@ def build_parser():
 
 def parse_args(argv=None):
     from ..experiments.paper import PRESETS
-    args = build_parser().parse_args(argv)
-    for k, v in PRESETS[args.preset].items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
+    args = with_preset(build_parser().parse_args(argv), PRESETS)
     if args.work_root is None:
         args.work_root = str(Path(args.out_root) / "experiments_work")
     for flag in ("runs", "shot", "sample", "epochs", "bs", "n_test", "valid_num"):
@@ -79,31 +76,25 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> str:
-    from ..experiments.common import Workspace
     from ..experiments.paper import RUNNERS
     from ..io import atomic_open, write_json
-    from ..runtime import finish_logging, resolve_device, set_threads, setup_logging, write_env_json
-    args = parse_args(argv)
-    set_threads(args.threads)
-    out = Path(args.out_root) / args.experiment / args.preset
-    out.mkdir(parents=True, exist_ok=True)
-    handler = setup_logging(out / "experiment.log")
-    try:
-        device = str(resolve_device(args.gpu))
-        write_json(out / "args.json", vars(args))
-        ws = Workspace(Path(args.work_root), device=device, threads=args.threads, progress=args.progress)
+    from . import run_experiment
+
+    def work(ws, args, out):
         t0 = time.time()
         text, summary = RUNNERS[args.experiment](ws, args, out)
-        summary.update(experiment=args.experiment, preset=args.preset, device=device,
+        summary.update(experiment=args.experiment, preset=args.preset, device=ws.device,
                        seconds=round(time.time() - t0, 1))
-        text += (f"\n_{args.experiment}, preset {args.preset}, device {device}: {summary['seconds']} s (stages found "
-                 "done were skipped)._\n")
+        text += (f"\n_{args.experiment}, preset {args.preset}, device {ws.device}: {summary['seconds']} s (stages "
+                 "found done were skipped)._\n")
         with atomic_open(out / "table.md") as f:
             f.write(text)
         write_json(out / "summary.json", summary)
-        write_env_json(out, preset=args.preset, experiment=args.experiment)
-        print(text)
-        print(f"table: {out / 'table.md'}")
         return text
-    finally:
-        finish_logging(handler)
+    args = parse_args(argv)
+    out = Path(args.out_root) / args.experiment / args.preset
+    text = run_experiment(args, out, "experiment.log", args.work_root, work,
+                          env={"preset": args.preset, "experiment": args.experiment}, progress=args.progress)
+    print(text)
+    print(f"table: {out / 'table.md'}")
+    return text

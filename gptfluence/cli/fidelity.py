@@ -45,26 +45,20 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> str:
-    from ..experiments.common import Workspace
     from ..experiments.fidelity import run
     from ..io import atomic_open, write_json
-    from ..runtime import finish_logging, resolve_device, set_threads, setup_logging, write_env_json
-    args = parse_args(argv)
-    set_threads(args.threads)
-    out = Path(args.out_dir or Path(args.out_root) / "fidelity" / args.preset)
-    out.mkdir(parents=True, exist_ok=True)
-    handler = setup_logging(out / "fidelity.log")
-    try:
-        write_json(out / "args.json", vars(args))
-        ws = Workspace(Path(args.work_root or Path(args.out_root) / args.preset / "work"),
-                       device=str(resolve_device(args.gpu)), threads=args.threads, progress=args.progress)
+    from . import run_experiment
+
+    def work(ws, args, out):
         text, summary = run(ws, args, out)
         with atomic_open(out / "table.md") as f:
             f.write(text)
         write_json(out / "summary.json", summary)
-        write_env_json(out, preset=args.preset)
-        print(text)
-        print(f"table: {out / 'table.md'}")
         return text
-    finally:
-        finish_logging(handler)
+    args = parse_args(argv)
+    out = Path(args.out_dir or Path(args.out_root) / "fidelity" / args.preset)
+    text = run_experiment(args, out, "fidelity.log", args.work_root or Path(args.out_root) / args.preset / "work",
+                          work, progress=args.progress)
+    print(text)
+    print(f"table: {out / 'table.md'}")
+    return text

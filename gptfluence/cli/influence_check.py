@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import parser
+from . import experiment_flags, parser, run_experiment, with_preset
 
 
 def build_parser():
@@ -40,20 +40,13 @@ def build_parser():
     a("--valid_num", type=int, default=None, help="simulator validation runs")
     a("--seed", type=int, default=0, help="seed of the test-example choice and the random sets")
     a("--data_seed", type=int, default=0, help="seed of the built-in task generator")
-    a("--out_dir", default=None, help="output folder (default results/influence_check/<preset>)")
-    a("--work_root", default=None, help="runs, simulators, re-made runs (default <out_dir>/work)")
-    a("--model_cache", default=None, help="folder of the local preset models")
-    a("--threads", type=int, default=1, help="torch CPU threads")
-    a("--no_progress", action="store_true", help="no progress bars")
+    experiment_flags(p, "influence_check")
     return p
 
 
 def parse_args(argv=None):
     from ..experiments.influence_check import PRESETS
-    args = build_parser().parse_args(argv)
-    for key, value in PRESETS[args.preset].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    args = with_preset(build_parser().parse_args(argv), PRESETS)
     for flag in ("runs", "shot", "sample", "bs", "epochs", "n_test", "k", "n_examples"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
@@ -63,21 +56,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from ..experiments.common import Workspace
     from ..experiments.influence_check import run
-    from ..io import write_json
-    from ..runtime import finish_logging, resolve_device, set_threads, setup_logging, write_env_json
     args = parse_args(argv)
-    set_threads(args.threads)
     out = Path(args.out_dir or Path("results") / "influence_check" / args.preset)
-    out.mkdir(parents=True, exist_ok=True)
-    handler = setup_logging(out / "influence_check.log")
-    try:
-        write_json(out / "args.json", vars(args))
-        ws = Workspace(Path(args.work_root or out / "work"), device=str(resolve_device(args.gpu)),
-                       threads=args.threads, progress=not args.no_progress, model_cache=args.model_cache)
-        res = run(ws, args, out)
-        write_env_json(out, preset=args.preset)
-        return res
-    finally:
-        finish_logging(handler)
+    return run_experiment(args, out, "influence_check.log", args.work_root or out / "work", run,
+                          progress=not args.no_progress, model_cache=args.model_cache)

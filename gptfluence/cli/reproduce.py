@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import parser
+from . import parser, run_experiment, with_preset
 
 
 def build_parser():
@@ -42,10 +42,7 @@ def build_parser():
 def fill_preset(args):
     """The preset's value for every flag left unset."""
     from ..experiments.reproduce import PRESETS
-    for k, v in PRESETS[args.preset].items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
-    return args
+    return with_preset(args, PRESETS)
 
 
 def parse_args(argv=None):
@@ -63,23 +60,10 @@ def check_args(args):
 
 
 def main(argv=None) -> str:
-    from ..experiments.common import Workspace
     from ..experiments.reproduce import run
-    from ..io import write_json
-    from ..runtime import finish_logging, resolve_device, set_threads, setup_logging, write_env_json
     args = parse_args(argv)
-    set_threads(args.threads)
     out = Path(args.out_root) / args.preset
-    out.mkdir(parents=True, exist_ok=True)
-    handler = setup_logging(out / "reproduce.log")
-    try:
-        write_json(out / "args.json", vars(args))
-        ws = Workspace(out / "work", device=str(resolve_device(args.gpu)), threads=args.threads,
-                       progress=args.progress, plot_examples=3)
-        text = run(ws, args, out)
-        write_env_json(out, preset=args.preset)
-        print(text)
-        print(f"table: {out / 'table.md'}")
-        return text
-    finally:
-        finish_logging(handler)
+    text = run_experiment(args, out, "reproduce.log", out / "work", run, progress=args.progress, plot_examples=3)
+    print(text)
+    print(f"table: {out / 'table.md'}")
+    return text
