@@ -43,16 +43,28 @@ logger = logging.getLogger(__name__)
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|padding|>"
 
-# Sizes of the local models. Pre-training budgets are set so that on 2 CPU cores "tiny"
-# takes seconds and "small" (the default) about two minutes.
+# Sizes and pre-training budgets of the local models: "tiny" pre-trains in seconds (a smoke-test model),
+# "small" (the default) in about a minute on 2 CPU cores. Two stages:
+#   1. causal LM on pretraining_corpus(n_docs): steps x batch_size windows of seq_len tokens, lr;
+#   2. instruction stage (tune_steps > 0): tune_steps batches of tune_batch_size instruction_examples
+#      (corpus-format task instances and format lines), loss on the targets only, tune_lr.
+# tie_word_embeddings: input and output embeddings shared (a word's meaning learnt from what it predicts
+# and from what predicts it in one vector, which a small budget needs). The vocabulary is large enough for
+# the task words (e.g. every sentiment adjective) to be single tokens.
 PRESETS: dict[str, dict] = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256,
-                 vocab_size=2048, max_position_embeddings=256,
-                 n_docs=1500, seq_len=64, batch_size=16, steps=150, lr=3e-3, label_smoothing=0.0),
+                 vocab_size=2048, max_position_embeddings=256, tie_word_embeddings=True,
+                 n_docs=1500, seq_len=64, batch_size=16, steps=150, lr=3e-3, label_smoothing=0.0,
+                 tune_steps=40, tune_batch_size=16, tune_lr=2e-3),
     "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
-                  vocab_size=4096, max_position_embeddings=256,
-                  n_docs=8000, seq_len=128, batch_size=16, steps=400, lr=2e-3, label_smoothing=0.0),
+                  vocab_size=4096, max_position_embeddings=256, tie_word_embeddings=True,
+                  n_docs=6000, seq_len=128, batch_size=16, steps=200, lr=3e-3, label_smoothing=0.0,
+                  tune_steps=200, tune_batch_size=32, tune_lr=2e-3),
 }
+# task types of the instruction stage (classification first: their answers are one token, the generation
+# targets many) and the share of its format lines
+TUNE_WEIGHTS = {"sst2": 1.5, "rte": 1.0, "boolq": 1.5, "webnlg": 0.3, "wmt16_de_en": 0.3}
+TUNE_FORMAT_FRACTION = 0.2
 DEFAULT_PRESET = "small"
 
 
@@ -99,8 +111,8 @@ def build_model(preset: str, tokenizer, seed: int):
         vocab_size=len(tokenizer), hidden_size=p["hidden_size"], num_hidden_layers=p["num_hidden_layers"],
         num_attention_heads=p["num_attention_heads"], intermediate_size=p["intermediate_size"],
         max_position_embeddings=p["max_position_embeddings"], bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
-        hidden_dropout=0.0, attention_dropout=0.0)
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=bool(p.get("tie_word_embeddings", False)), hidden_dropout=0.0, attention_dropout=0.0)
     torch.manual_seed(seed)
     return GPTNeoXForCausalLM(cfg)
 
@@ -157,6 +169,41 @@ def pretrain(model, stream: torch.Tensor, steps: int, batch_size: int, seq_len: 
             "last_loss": sum(losses[-k:]) / k, "steps": steps}
 
 
+def instruction_tune(model, tokenizer, examples: Sequence[dict], steps: int, batch_size: int, lr: float, seed: int,
+                     progress: bool = True) -> dict:
+    """Second stage: `steps` AdamW updates (0.9, 0.95; weight decay 0.01; linear decay to 0) on batches of
+    `batch_size` examples {"context", "input"} taken in a seeded order (cycling); the loss is the mean over
+    the batch of each example's mean target-token loss (input minus context, and eos; the prompt is not
+    scored), so a one-word answer weighs as much as a sentence. Returns statistics."""
+    from tqdm.auto import tqdm
+
+    from .runmaker.encoding import collate, encode_samples
+    from .runmaker.scoring import example_means, token_losses
+
+    if not examples:
+        raise DataError("instruction stage: no examples")
+    encs = encode_samples(examples, tokenizer, max_len=256)
+    order = torch.randperm(len(encs), generator=torch.Generator().manual_seed(seed)).tolist()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
+    model.train()
+    losses: list[float] = []
+    t0 = time.time()
+    for step in tqdm(range(steps), desc="instruction stage", disable=not progress):
+        for group in opt.param_groups:
+            group["lr"] = lr * (1.0 - step / steps)
+        idx = [order[(step * batch_size + k) % len(order)] for k in range(batch_size)]
+        batch = collate([encs[i] for i in idx], tokenizer.pad_token_id, torch.device("cpu"))
+        loss = example_means(token_losses(model, batch), batch).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+    k = max(1, min(20, steps // 5))
+    return {"tune_seconds": round(time.time() - t0, 2), "tune_first_loss": sum(losses[:k]) / k,
+            "tune_last_loss": sum(losses[-k:]) / k, "tune_steps": steps}
+
+
 def _default_corpus(n_docs: int, seed: int) -> list[str]:
     try:
         from . import tasks
@@ -165,21 +212,36 @@ def _default_corpus(n_docs: int, seed: int) -> list[str]:
     return list(tasks.pretraining_corpus(n_docs, seed))
 
 
+def _default_instructions(n: int, seed: int) -> list[dict]:
+    from . import tasks
+    return tasks.instruction_examples(n, seed, weights=TUNE_WEIGHTS, format_fraction=TUNE_FORMAT_FRACTION)
+
+
 def build_base_model(preset: str, out_dir: str | os.PathLike, seed: int = 0,
-                     corpus: Sequence[str] | None = None, progress: bool = True) -> Path:
-    """Train the tokenizer, build and pre-train the preset model, save it to `out_dir`
-    (atomically: written beside it, then renamed). Returns `out_dir`."""
+                     corpus: Sequence[str] | None = None, progress: bool = True,
+                     instructions: Sequence[dict] | None = None) -> Path:
+    """Train the tokenizer, build and pre-train the preset model (LM stage, then the instruction stage when
+    the preset has tune_steps), save it to `out_dir` (atomically: written beside it, then renamed).
+    instructions: the instruction stage's examples (default: tasks.instruction_examples, tune_steps x
+    tune_batch_size of them). Returns `out_dir`."""
     p = PRESETS[preset]
     texts = list(corpus) if corpus is not None else _default_corpus(p["n_docs"], seed)
     if not texts:
         raise DataError("pre-training corpus is empty")
+    tune_steps = int(p.get("tune_steps", 0))
+    if tune_steps and instructions is None:
+        instructions = _default_instructions(tune_steps * p["tune_batch_size"], seed)
     logger.info("building base model %r (seed %d) from %d documents", preset, seed, len(texts))
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     tokenizer = train_tokenizer(texts, p["vocab_size"])
     model = build_model(preset, tokenizer, seed)
     stream = _token_stream(texts, tokenizer)
     stats = pretrain(model, stream, p["steps"], p["batch_size"], p["seq_len"], p["lr"], seed, progress,
                      p.get("label_smoothing", 0.0))
+    if tune_steps:
+        stats.update(instruction_tune(model, tokenizer, instructions, tune_steps, p["tune_batch_size"],
+                                      p["tune_lr"], seed, progress))
+        stats["instructions_sha"] = _texts_sha([x["input"] for x in instructions])
     model.eval()
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -190,7 +252,8 @@ def build_base_model(preset: str, out_dir: str | os.PathLike, seed: int = 0,
         info = {"preset": preset, "seed": seed, "settings": p, "corpus_docs": len(texts),
                 "corpus_sha": _texts_sha(texts), "corpus_tokens": int(stream.numel()),
                 "n_params": sum(x.numel() for x in model.parameters()),
-                "total_seconds": round(time.time() - t0, 2), **stats}
+                "total_seconds": round(time.time() - t0, 2), "cpu_seconds": round(time.process_time() - c0, 2),
+                "torch_threads": torch.get_num_threads(), **stats}
         write_json(tmp / "basemodel.json", info)
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -226,6 +289,18 @@ def _load_folder(path: str, device, dtype):
     return model, tokenizer
 
 
+def _cached_info(folder: Path, preset: str) -> dict | None:
+    """basemodel.json of a cached preset model, or None when there is none or it was built with other
+    settings than this version's preset (it is then built again)."""
+    if not (folder / "basemodel.json").is_file():
+        return None
+    info = read_json(folder / "basemodel.json")
+    if info.get("settings") != PRESETS[preset]:
+        logger.warning("%s: built with other %r settings than this version's; building it again", folder, preset)
+        return None
+    return info
+
+
 def get_base_model(name_or_preset: str = DEFAULT_PRESET, cache_dir: str | os.PathLike | None = None,
                    seed: int = 0, device: str | torch.device = "cpu", dtype=None,
                    corpus: Sequence[str] | Callable[[], Sequence[str]] | None = None,
@@ -245,8 +320,8 @@ def get_base_model(name_or_preset: str = DEFAULT_PRESET, cache_dir: str | os.Pat
     if name in PRESETS:
         folder = Path(cache_dir or cache_dir_default("models")) / f"{name}-seed{seed}"
         texts = corpus() if callable(corpus) else corpus
-        if (folder / "basemodel.json").is_file():
-            info = read_json(folder / "basemodel.json")
+        info = _cached_info(folder, name)
+        if info is not None:
             if texts is not None and info.get("corpus_sha") != _texts_sha(list(texts)):
                 raise DataError(f"{folder}: cached base model was pre-trained on another corpus; "
                                 f"delete the folder or use another cache_dir")
@@ -273,6 +348,6 @@ def default_model_path(preset: str = DEFAULT_PRESET, cache_dir: str | os.PathLik
     """Folder of a local preset model (built and pre-trained on first use): the default causal LM
     whose last-token hidden states the gpt_sim simulator uses as features."""
     folder = Path(cache_dir or cache_dir_default("models")) / f"{preset}-seed{seed}"
-    if not (folder / "basemodel.json").is_file():
+    if _cached_info(folder, preset) is None:
         get_base_model(preset, cache_dir, seed=seed)
     return folder

@@ -39,9 +39,9 @@ def base(tmp_path_factory, one_thread):
     cache = tmp_path_factory.mktemp("models")
     corpus = tasks.pretraining_corpus(400, seed=0)
     with pytest.MonkeyPatch.context() as mp:  # a shorter pre-training keeps the file fast
-        mp.setitem(PRESETS, "tiny", {**PRESETS["tiny"], "steps": 60})
+        mp.setitem(PRESETS, "tiny", {**PRESETS["tiny"], "steps": 60, "tune_steps": 20})
         model, tok = get_base_model("tiny", cache_dir=cache, seed=0, corpus=corpus, progress=False)
-    return model, tok, cache
+        yield model, tok, cache
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +96,22 @@ def test_grad_features_match_autograd(base, sst2):
     proj = D.GradProjector(W.shape[0], W.shape[1], dim=12, seed=3)
     assert (proj.d1 * proj.d2, proj.pv.shape, proj.ph.shape) == (12, (W.shape[0], proj.d1), (W.shape[1], proj.d2))
     feats = D.grad_features(model, encs, tok.pad_token_id, proj, batch_size=2)
-    for i, e in enumerate(encs):
+    # the features are the output layer's gradient; the base model ties it to the input embeddings, so the
+    # exact value comes from an untied copy of the head (same weights: same forward pass)
+    head = torch.nn.Linear(W.shape[1], W.shape[0], bias=False)
+    head.weight = torch.nn.Parameter(W.detach().clone())
+    tied = model.get_output_embeddings()
+    model.set_output_embeddings(head)
+    try:
+        for i, e in enumerate(encs):
+            model.zero_grad()
+            loss = D.train_loss(model, [e], tok.pad_token_id, "cpu")
+            loss.backward()
+            exact = proj.project_full(head.weight.grad)
+            assert torch.allclose(feats[i], exact, atol=1e-5, rtol=1e-3)
+    finally:
+        model.set_output_embeddings(tied)
         model.zero_grad()
-        loss = D.train_loss(model, [e], tok.pad_token_id, "cpu")
-        loss.backward()
-        exact = proj.project_full(W.grad)
-        assert torch.allclose(feats[i], exact, atol=1e-5, rtol=1e-3)
-    model.zero_grad()
 
 
 def test_parse_grad_steps():
@@ -252,6 +261,8 @@ def test_base_model_cached_and_loadable(base):
     folder = cache / "tiny-seed0"
     info = json.loads((folder / "basemodel.json").read_text())
     assert info["preset"] == "tiny" and info["last_loss"] < info["first_loss"]
+    # the instruction stage (loss on the targets of corpus-format task instances) learns too
+    assert info["tune_steps"] == 20 and info["tune_last_loss"] < info["tune_first_loss"]
     tok2 = AutoTokenizer.from_pretrained(folder)
     assert tok2.eos_token == "<|endoftext|>" and tok2.pad_token_id != tok2.eos_token_id
     m2 = AutoModelForCausalLM.from_pretrained(folder)
@@ -267,6 +278,18 @@ def test_base_model_reproducible(tmp_path, monkeypatch):
     b = build_base_model("tiny", tmp_path / "b", seed=3, corpus=corpus, progress=False)
     assert (a / "tokenizer.json").read_text() == (b / "tokenizer.json").read_text()
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+
+
+def test_base_model_rebuilt_when_preset_settings_change(tmp_path, monkeypatch):
+    """A cached preset model built with other settings than the current preset's is built again, never
+    silently reused (a new version's presets would otherwise keep the old model)."""
+    corpus = tasks.pretraining_corpus(60, seed=1)
+    monkeypatch.setitem(PRESETS, "tiny", {**PRESETS["tiny"], "steps": 3, "tune_steps": 2})
+    get_base_model("tiny", cache_dir=tmp_path, seed=0, corpus=corpus, progress=False)
+    monkeypatch.setitem(PRESETS, "tiny", {**PRESETS["tiny"], "steps": 4})
+    get_base_model("tiny", cache_dir=tmp_path, seed=0, corpus=corpus, progress=False)
+    info = json.loads((tmp_path / "tiny-seed0" / "basemodel.json").read_text())
+    assert info["settings"]["steps"] == 4 and info["steps"] == 4
 
 
 def test_curriculum_pool_ids_and_exclusion():

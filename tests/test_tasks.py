@@ -13,6 +13,7 @@ import pytest
 from gptfluence import tasks as T
 from gptfluence.formats import FLAN_TEST_OFFSETS
 from gptfluence.io import DataError, load_samples, sample_target
+from gptfluence.tasks import boolq, rte, sst2
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = {"sst2": 60, "rte": 60, "boolq": 60, "webnlg": 40, "wmt16_de_en": 40}
@@ -131,7 +132,7 @@ def test_flan_mix_offsets_and_templates():
     # several templates per task, and no eval content in train
     for task in T.TASKS:
         assert len({s["template"] for s in train if s["task"] == task}) == len(T.TEMPLATES[task]) >= 3
-    key = lambda s: T._record_key(s["task"], s)  # noqa: E731
+    key = lambda s: T.record_key(s["task"], s)  # noqa: E731
     assert not {key(s) for s in train} & {key(s) for s in test}
     assert T.build_flan_mix(n_train=50, n_test=SMALL, seed=3) == T.build_flan_mix(n_train=50, n_test=SMALL, seed=3)
 
@@ -156,6 +157,102 @@ def test_pretraining_corpus_disjoint_and_shares_vocabulary():
                 assert s["output"] not in text
             task_words |= set(s["output"].lower().replace(".", " ").replace(",", " ").split())
     assert len(corpus_words & task_words) > 150
+
+
+def test_pretraining_corpus_is_disjoint_by_construction():
+    """Pools never hold a record with a content key reserved for the corpus; corpus records only hold such keys;
+    so a pool (any seed, any size) and the corpus cannot share a review, a source sentence, an RTE person or
+    hypothesis, or a BoolQ / WebNLG entity."""
+    import random
+
+    for task in T.TASKS:
+        rng = random.Random(5)
+        reserved = [T.reserved(k) for _ in range(300) for k in T.GENERATORS[task](rng, rng.randrange(2)).pop("keys")]
+        assert 0.15 < sum(reserved) / len(reserved) < 0.35  # about 1 in CORPUS_SHARE
+        for seed in (0, 7):
+            train, test = T.build_task(task, 150, 50, seed=seed)
+            pool_keys = set()
+            for s in train + test:
+                pool_keys |= {json.dumps(s.get(f)) for f in T.CONTENT_FIELDS[task]}
+            crng = random.Random(seed)
+            for _ in range(100):
+                rec = T.corpus_record(task, crng, crng.randrange(2) if task in T.CLASSIFICATION_TASKS else None)
+                assert json.dumps(rec[T.CONTENT_FIELDS[task][0]]) not in pool_keys
+    rng = random.Random(0)
+    for _ in range(50):
+        rec = rte.generate(rng, 0)
+        assert any(T.reserved(k) for k in rec["keys"]) or T.record_key("rte", rec)  # keys are strings
+    assert T.pretraining_corpus(50, seed=3, task_fraction=1.0, format_fraction=0.0)[0].count("\n\n") >= 1
+    with pytest.raises(ValueError, match="must lie in"):
+        T.pretraining_corpus(5, task_fraction=0.8, format_fraction=0.4)
+
+
+def test_instruction_examples():
+    ex = T.instruction_examples(200, seed=1)
+    assert ex == T.instruction_examples(200, seed=1) and ex != T.instruction_examples(200, seed=2)
+    assert [e["id"] for e in ex] == list(range(200))
+    assert all(e["input"].startswith(e["context"]) and len(e["input"]) > len(e["context"]) for e in ex)
+    formats = [e for e in ex if e["context"].startswith("Note: ")]
+    assert 20 < len(formats) < 60  # format lines: about format_fraction = 0.2 of them
+    answers = {e["input"][len(e["context"]):] for e in ex if e["context"].endswith("Verdict:")}
+    assert answers <= {" good", " bad", " correct", " incorrect"} and len(answers) >= 3
+    only_rte = T.instruction_examples(30, seed=1, weights={"rte": 1.0}, format_fraction=0.0)
+    assert all(e["context"].startswith("Statement: ") for e in only_rte)
+
+
+@pytest.mark.parametrize("task", T.TASKS)
+def test_generators_deterministic_across_seeds_and_sizes(task):
+    a_train, a_test = T.build_task(task, n_train=40, n_test=25, seed=11)
+    b_train, b_test = T.build_task(task, n_train=40, n_test=25, seed=11)
+    assert json.dumps(a_train) == json.dumps(b_train) and json.dumps(a_test) == json.dumps(b_test)
+    _, c_test = T.build_task(task, n_train=5, n_test=25, seed=11)
+    assert c_test == a_test
+
+
+def test_sst2_label_follows_from_sentiment_words():
+    train, test = T.build_task("sst2", n_train=1000, n_test=200, seed=3)
+    for s in train + test:
+        assert T.sst2_rule_label(s["sentence"]) == s["label"], s["sentence"]
+    # most reviews hold sentiment words of the label only; a minority negate or contrast the other polarity
+    pos, neg = set(sst2.SST_POSITIVE), set(sst2.SST_NEGATIVE)
+    words = lambda s: set(s["sentence"].rstrip(".").replace(",", " ").split())  # noqa: E731
+    single = sum(not (words(s) & (neg if s["label"] else pos)) for s in train)
+    assert 0.88 < single / len(train) < 0.97
+    assert T.sst2_rule_label("the plot is not dull.") == 1 and T.sst2_rule_label("the plot is dull.") == 0
+    assert T.sst2_rule_label("although the cast is superb, the script is awful.") == 0
+    assert T.sst2_rule_label("the plot is long.") is None
+    # the same sentence frame with the other polarity's words flips the label
+    assert T.sst2_rule_label("a charming comedy with a very witty script.") == 1
+    assert T.sst2_rule_label("a tedious comedy with a very lame script.") == 0
+
+
+def test_rte_and_boolq_labels_follow_from_content():
+    import re
+
+    train, _ = T.build_task("rte", n_train=600, n_test=10, seed=2)
+    base = {form: v[1] for v in rte.RTE_VERBS for form in (v[0], v[2])}  # "stole", "stolen" -> "steal"
+    negation = re.compile(r" did not | never |" + "|".join(re.escape(r) for r in rte.RTE_REASONS))
+    for s in train:
+        hyp, prem = s["hypothesis"], s["premise"]
+        if negation.search(hyp):
+            assert s["label"] == 1  # a negated event or an unstated reason is never entailed
+        elif hyp.startswith(("Someone ", "Something happened")) or hyp.endswith(" by someone."):
+            assert s["label"] == 0  # a generalisation of the event is entailed
+        else:  # a restatement: entailed iff every content word of the hypothesis is in the premise
+            stop = {"a", "an", "is", "was", "by", "in", "on"}
+            content = {base.get(w, w) for w in re.findall(r"[A-Za-z0-9]+", hyp.lower())} - stop
+            premise_words = {base.get(w, w) for w in re.findall(r"[A-Za-z0-9]+", prem.lower())}
+            novel = content - premise_words
+            assert (s["label"] == 1) == bool(novel), (prem, hyp, novel)
+    train, _ = T.build_task("boolq", n_train=600, n_test=10, seed=2)
+    judged = 0
+    for s in train:
+        for kind, (yes_words, no_words, sentence, question) in boolq.BOOLQ_JUDGEMENTS.items():
+            if s["question"].endswith(question.split("{name}")[1]):
+                last = s["passage"].rstrip(".").split()[-1]
+                assert last in (yes_words if s["label"] else no_words), (s["passage"], s["question"])
+                judged += 1
+    assert 0.85 < judged / len(train) < 0.95  # BOOLQ_JUDGEMENT_SHARE = 0.9; the rest ask about stated details
 
 
 def test_task_file_paths():
