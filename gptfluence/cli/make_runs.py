@@ -82,14 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--exclude_ids", type=str, default=None,
                    help="remove these training ids from every batch of each seed's curriculum, e.g. 3,17,40-45 "
                         "(counterfactual re-runs; use another --output_dir)")
-    g.add_argument("--epochs", type=int, default=3, help="epochs over the K sampled examples")
-    g.add_argument("--lr", type=float, default=1e-4,
+    g.add_argument("--epochs", type=int, default=4, help="epochs over the K sampled examples")
+    g.add_argument("--lr", type=float, default=1e-3,
                    help="peak learning rate (linear decay to 0, no warm-up). The paper used 5e-7 on a Pythia-410M "
-                        "pre-trained on the Pile; the local small model needs a larger step to move visibly. "
-                        "Measured on rte (small model, 32 steps): 1e-4 lowers the loss of 88%% of test examples "
-                        "while the batch's label mix visibly steers each step; 3e-4 makes the label prior swing "
-                        "from step to step (loss fell for only 50%%); 3e-5 gives smooth declines with a weak batch "
-                        "effect. Use 5e-7..1e-5 for real Pythia models")
+                        "pre-trained on the Pile; the local small model needs a larger step to learn a task. "
+                        "Measured (small model, shot 100, 50 test examples, 4 runs): with --sample 48 --epochs 4 "
+                        "(48 steps) test label accuracy rises 0.53 -> 0.74 on sst2; with 32 steps 0.50 -> 0.96 on "
+                        "rte and 0.55 -> 0.90 on boolq; webnlg BLEU 2.6 -> 5.5. Use 5e-7..1e-5 for real Pythia "
+                        "models")
     g.add_argument("--weight_decay", type=float, default=0.001, help="AdamW weight decay")
     g.add_argument("--loss_last_token", action="store_true",
                    help="loss on the last target token only (SST-2 in the paper) instead of all output tokens")

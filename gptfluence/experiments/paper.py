@@ -32,8 +32,8 @@ PRESETS = {
                   seeds="42", orders="1,2,3,5,10", intervals="1,2,5,10", timing_runs=2),
     # CPU-sized, meaningful
     "default": dict(tasks="rte,sst2,webnlg", gen_tasks="webnlg,wmt16_de_en", task="rte", model="small",
-                    models="tiny,small", runs=8, test_runs=2, valid_num=1, shot=64, sample=48, epochs=2, bs=4,
-                    n_test=40, make_lr=1e-4, seeds="42,43,44", orders="1,2,3,5,10", intervals="1,2,5,10",
+                    models="tiny,small", runs=8, test_runs=2, valid_num=1, shot=64, sample=48, epochs=4, bs=4,
+                    n_test=40, make_lr=1e-3, seeds="42,43,44", orders="1,2,3,5,10", intervals="1,2,5,10",
                     timing_runs=2),
 }
 EXPERIMENTS = ("main", "metrics", "unseen", "order", "cp_interval", "model_size")

@@ -30,7 +30,7 @@ PRESETS = {
                   n_test=30, make_lr=3e-4, seeds="42"),
     # all five tasks, a meaningful table on 2 CPU cores
     "default": dict(tasks="rte,sst2,boolq,webnlg,wmt16_de_en", model="small", runs=12, test_runs=3, valid_num=1,
-                    shot=100, sample=64, epochs=2, n_test=50, make_lr=1e-4, seeds="42,43,44"),
+                    shot=100, sample=48, epochs=4, n_test=50, make_lr=1e-3, seeds="42,43,44"),
     # the paper's sizes (32 runs: 25 train / 2 valid / 5 test; 96 steps): meant for a GPU
     "paper": dict(tasks="rte,sst2,boolq,webnlg,wmt16_de_en", model="small", runs=32, test_runs=5, valid_num=2,
                   shot=200, sample=128, epochs=3, n_test=None, make_lr=1e-4, seeds="42,43,44"),
