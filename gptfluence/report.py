@@ -293,21 +293,36 @@ def dynamics_report(run_dirs: Sequence[str | os.PathLike], train_samples=None, t
                  "steps": {"first": int(rs.steps[0]), "last": int(rs.steps[-1]), "recorded": T},
                  "metric_first": float(first[mask[..., 0]].mean()), "metric_last": float(last[mask[..., -1]].mean()),
                  "frac_improved": float(better[both].double().mean())}
-    if accuracies is not None:
-        acc = dict(accuracies)
-    else:
-        acc = read_accuracies(raw_run_dirs) if raw_run_dirs else source_accuracies(run_dirs)
-    if acc is not None:
-        if len(acc["first"]) != R or len(acc["last"]) != R:
-            raise DataError(f"label accuracies of {len(acc['first'])} runs for {R} processed runs (give the raw dirs "
-                            f"of exactly the same runs)")
-        rep.update(label_accuracy_first=float(np.mean(acc["first"])), label_accuracy_last=float(np.mean(acc["last"])),
-                   label_accuracy_last_per_run=[float(x) for x in acc["last"]])
+    rep.update(_accuracy_figures(run_dirs, raw_run_dirs, accuracies, R))
     final = last.numpy()
     fmask = mask[..., -1].numpy()
     rep["final_spread"] = float(np.mean([final[r][fmask[r]].std() for r in range(R)]))
     rep["final_rank_agreement"] = _rank_agreement(final) if fmask.all() else None
+    rep.update(_batch_figures(rs, values, mask, train, groups))
+    return rep
 
+
+def _accuracy_figures(run_dirs, raw_run_dirs, accuracies: Mapping | None, R: int) -> dict:
+    """label_accuracy_first / _last (means over runs) and the last per run, from `accuracies`, the raw runs'
+    run_done.json or the processed runs' source marks; {} when the runs recorded none."""
+    if accuracies is not None:
+        acc = dict(accuracies)
+    else:
+        acc = read_accuracies(raw_run_dirs) if raw_run_dirs else source_accuracies(run_dirs)
+    if acc is None:
+        return {}
+    if len(acc["first"]) != R or len(acc["last"]) != R:
+        raise DataError(f"label accuracies of {len(acc['first'])} runs for {R} processed runs (give the raw dirs "
+                        f"of exactly the same runs)")
+    return {"label_accuracy_first": float(np.mean(acc["first"])), "label_accuracy_last": float(np.mean(acc["last"])),
+            "label_accuracy_last_per_run": [float(x) for x in acc["last"]]}
+
+
+def _batch_figures(rs, values: torch.Tensor, mask: torch.Tensor, train, groups) -> dict:
+    """How much of the one-step change the batch explains beyond the mean trajectory (batch_share) with
+    membership counts per training id and per group as features."""
+    R = values.shape[0]
+    rep: dict = {}
     d, batches, dropped = _complete_transitions(values, mask, rs.batches)
     n_ids = len(train) if train is not None else int(rs.batches.max()) + 1
     if int(rs.batches.max()) >= n_ids:

@@ -138,6 +138,49 @@ def fit_closed_form(sim: Simulator, fitted: Dynamics, save=None) -> TrainState:
     return state
 
 
+def _train_epoch(sim: Simulator, train: Dynamics, idx: torch.Tensor, cfg: TrainConfig, opt, sched,
+                 state: TrainState) -> dict:
+    """One epoch of teacher-forced minibatch steps over the transitions idx, in a seeded order; returns the
+    epoch's record (mean train MSE, seconds) and advances state.epoch / state.step."""
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(cfg.seed * 100003 + state.epoch)
+    order = torch.randperm(len(idx), generator=gen).to(idx.device)
+    total = 0.0
+    for k in range(math.ceil(len(idx) / cfg.train_bs)):
+        b = idx[order[k * cfg.train_bs:(k + 1) * cfg.train_bs]]
+        pred = teacher_forced(sim, train.values, train.batches, train.test_rows, b)
+        mse = torch.mean((pred - train.values[b[:, 0], b[:, 1], b[:, 2]]) ** 2)
+        loss = mse + sim.regularization()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(sim.parameters(), cfg.clip)
+        opt.step()
+        sched.step()
+        state.step += 1
+        total += mse.item() * len(b)
+    state.epoch += 1
+    return {"epoch": state.epoch, "train_mse": total / len(idx), "seconds": time.perf_counter() - t0}
+
+
+def _validate_epoch(sim: Simulator, valid: Dynamics, state: TrainState, rec: dict) -> bool:
+    """Roll the simulator out on the validation runs, add the figures to rec (appended to the history) and
+    update the best epoch and the patience count; True when the validation MSE improved (a diverged or
+    undefined rollout counts as inf)."""
+    m = validate(sim, valid)
+    val = m["all_steps_mse_mean"]
+    val = math.inf if val is None or m["diverged_trajectories"] else val
+    rec.update(valid_mse=val, valid_mae=m["all_steps_mae_mean"], valid_spearman=m["final_step_spearman_mean"],
+               valid_diverged=m["diverged_trajectories"])
+    improved = val < state.best_val
+    if improved:
+        state.best_val, state.best_epoch, state.bad_validations = val, state.epoch, 0
+    else:
+        state.bad_validations += 1
+    state.history.append(rec)
+    return improved
+
+
 def fit(sim: Simulator, train: Dynamics, valid: Dynamics | None, cfg: TrainConfig,
         save: Callable[[str, TrainState, torch.optim.Optimizer, object], None] | None = None,
         state: TrainState | None = None, resume_from: dict | None = None) -> TrainState:
@@ -162,37 +205,9 @@ def fit(sim: Simulator, train: Dynamics, valid: Dynamics | None, cfg: TrainConfi
     sim.train()
     bar = tqdm(total=cfg.max_epoch, initial=state.epoch, desc="epochs", disable=not cfg.show_progress)
     while state.epoch < cfg.max_epoch:
-        t0 = time.perf_counter()
-        gen = torch.Generator().manual_seed(cfg.seed * 100003 + state.epoch)
-        order = torch.randperm(len(idx), generator=gen).to(idx.device)
-        total = 0.0
-        for k in range(steps_per_epoch):
-            b = idx[order[k * cfg.train_bs:(k + 1) * cfg.train_bs]]
-            pred = teacher_forced(sim, train.values, train.batches, train.test_rows, b)
-            mse = torch.mean((pred - train.values[b[:, 0], b[:, 1], b[:, 2]]) ** 2)
-            loss = mse + sim.regularization()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(sim.parameters(), cfg.clip)
-            opt.step()
-            sched.step()
-            state.step += 1
-            total += mse.item() * len(b)
-        state.epoch += 1
-        rec = {"epoch": state.epoch, "train_mse": total / len(idx), "seconds": time.perf_counter() - t0}
+        rec = _train_epoch(sim, train, idx, cfg, opt, sched, state)
         if valid is not None and state.epoch % cfg.valid_epoch_interval == 0:
-            m = validate(sim, valid)
-            val = m["all_steps_mse_mean"]
-            val = math.inf if val is None or m["diverged_trajectories"] else val
-            rec.update(valid_mse=val, valid_mae=m["all_steps_mae_mean"], valid_spearman=m["final_step_spearman_mean"],
-                       valid_diverged=m["diverged_trajectories"])
-            improved = val < state.best_val
-            if improved:
-                state.best_val, state.best_epoch, state.bad_validations = val, state.epoch, 0
-            else:
-                state.bad_validations += 1
-            state.history.append(rec)
+            improved = _validate_epoch(sim, valid, state, rec)
             if improved and save:
                 save("best", state, opt, sched)
         else:

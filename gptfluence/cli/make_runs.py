@@ -45,8 +45,7 @@ def parse_seeds(spec: str) -> list[int]:
     return seeds
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = parser(__doc__, "make_runs.py")
+def _data_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--task", type=str, default="rte",
                    help="task name (sst2, rte, boolq, webnlg, wmt16_de_en, or any name with your own files); "
@@ -60,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n_test", type=int, default=None,
                    help="test-set size of the built-in task files (default: the paper's size)")
     g.add_argument("--data_seed", type=int, default=0, help="seed of the built-in task generator")
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", type=str, default="small",
                    help="a local preset (tiny, small), a local folder, or an HF causal-LM name such as "
@@ -70,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                         ".cache/gptfluence/models)")
     g.add_argument("--max_len", type=int, default=256, help="max tokens per example (context cut from the left)")
     g.add_argument("--no_eos", action="store_true", help="do not append (and score) eos after the target")
+
+
+def _runs_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("runs")
     g.add_argument("--seeds", type=parse_seeds, default=None, help="run seeds, e.g. 1-27 or 28-32 or 1,3,5-7")
     g.add_argument("--num_runs", type=int, default=1, help="number of runs when --seeds is not given")
@@ -94,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--loss_last_token", action="store_true",
                    help="loss on the last target token only (SST-2 in the paper) instead of all output tokens")
     g.add_argument("--record_interval", type=int, default=1, help="record test metrics every k optimizer steps")
+
+
+def _generation_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("generation metrics")
     g.add_argument("--metrics", action="store_true",
                    help="record BLEU / ROUGE of generated outputs (always on for webnlg and wmt16_de_en)")
@@ -103,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=0.2, help="temperature with --do_sample")
     g.add_argument("--gen_len_factor", type=float, default=1.5,
                    help="max new tokens = ceil(factor * longest reference of the batch in tokens) + 1")
+
+
+def _gradients_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("gradient features (TracIn-CP / Grad-Dot)")
     g.add_argument("--grad_features", action="store_true",
                    help="save projected last-layer gradients of every pool and test example (grads/*.pt)")
@@ -110,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'all', a number of evenly spaced steps, or a comma list of steps")
     g.add_argument("--grad_dim", type=int, default=256, help="random projection size D (split as d1 x d2)")
     g.add_argument("--grad_seed", type=int, default=0, help="seed of the random projection")
+
+
+def _execution_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("execution")
     g.add_argument("--output_dir", type=str, default="gptdynamics/runs_raw", help="where run folders go")
     g.add_argument("--device", type=str, default="cpu", help="'cpu' or a CUDA index / name (0, cuda:1)")
@@ -123,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "torchrun / accelerate launch / a Slurm array each rank makes seeds rank, rank + W, ...")
     g.add_argument("--no_progress", action="store_true", help="no progress bars")
     g.add_argument("--no_summary", action="store_true", help="skip the evidence summary at the end")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = parser(__doc__, "make_runs.py")
+    for add in (_data_flags, _model_flags, _runs_flags, _generation_flags, _gradients_flags, _execution_flags):
+        add(p)
     return p
 
 

@@ -174,6 +174,35 @@ def plot(path: Path, res: dict) -> None:
     plot_lines(path, xs, panels, "fraction of training data checked")
 
 
+def shuffles_of(args) -> list[list[int]]:
+    """The random orders of the pool (args.n_shuffles of them, seeded)."""
+    out = []
+    for s in range(args.n_shuffles):
+        o = list(range(args.shot))
+        random.Random(args.seed * 1000 + s).shuffle(o)
+        out.append(o)
+    return out
+
+
+def fraction_row(args, f: float, orders: dict, flipped: set[int], fixed_run) -> dict:
+    """One row of the table: the first f of each ranking checked, the flipped labels among them fixed and the
+    target run re-made (fixed_run); random = the mean over shuffles (found) and over random_runs re-made runs."""
+    n = round(f * args.shot)
+    row = {"fraction": f, "n_checked": n, "found": {}, "accuracy": {}, "test_loss": {}}
+    for m, o in orders.items():
+        row["found"][m] = found_fraction(o, n, flipped)
+        r = fixed_run(set(o[:n]) & flipped)
+        row["accuracy"][m], row["test_loss"][m] = r["accuracy"], r["loss"]
+    shuffles = shuffles_of(args)
+    row["found"]["random"] = sum(found_fraction(o, n, flipped) for o in shuffles) / len(shuffles)
+    rs = [fixed_run(set(o[:n]) & flipped) for o in shuffles[:args.random_runs]]
+    row["accuracy"]["random"] = sum(r["accuracy"] for r in rs) / max(1, len(rs))
+    row["test_loss"]["random"] = sum(r["loss"] for r in rs) / max(1, len(rs))
+    log.info("fraction %.2f: found %s, accuracy %s", f, {k: round(v, 3) for k, v in row["found"].items()},
+             {k: round(v, 3) for k, v in row["accuracy"].items()})
+    return row
+
+
 def run(ws: Workspace, args, out: Path) -> dict:
     """The whole experiment; writes table.md, mislabelled.png, results.json into out; returns the results."""
     from ..baselines import parse_num_checkpoints, tracin_self_influence
@@ -192,11 +221,6 @@ def run(ws: Workspace, args, out: Path) -> dict:
         sim_scores[m], init = simulator_scores(args, ckpt, sim_dirs)
     t_scores, ck_steps = tracin_self_influence(noisy["run_dir"], parse_num_checkpoints(None))
     orders = {**{m: rank(s) for m, s in sim_scores.items()}, "tracin_cp": rank(t_scores[:args.shot])}
-    shuffles = []
-    for s in range(args.n_shuffles):
-        o = list(range(args.shot))
-        random.Random(args.seed * 1000 + s).shuffle(o)
-        shuffles.append(o)
     t_base = time.time() - t0
     cache: dict = {}
 
@@ -208,21 +232,7 @@ def run(ws: Workspace, args, out: Path) -> dict:
             cache[name] = target_run(ws, args, path, eval_p, ws.root / "remake" / key / name)
         return cache[name]
 
-    rows = []
-    for f in fractions:
-        n = round(f * args.shot)
-        row = {"fraction": f, "n_checked": n, "found": {}, "accuracy": {}, "test_loss": {}}
-        for m, o in orders.items():
-            row["found"][m] = found_fraction(o, n, flipped)
-            r = fixed_run(set(o[:n]) & flipped)
-            row["accuracy"][m], row["test_loss"][m] = r["accuracy"], r["loss"]
-        row["found"]["random"] = sum(found_fraction(o, n, flipped) for o in shuffles) / len(shuffles)
-        rs = [fixed_run(set(o[:n]) & flipped) for o in shuffles[:args.random_runs]]
-        row["accuracy"]["random"] = sum(r["accuracy"] for r in rs) / max(1, len(rs))
-        row["test_loss"]["random"] = sum(r["loss"] for r in rs) / max(1, len(rs))
-        rows.append(row)
-        log.info("fraction %.2f: found %s, accuracy %s", f, {k: round(v, 3) for k, v in row["found"].items()},
-                 {k: round(v, 3) for k, v in row["accuracy"].items()})
+    rows = [fraction_row(args, f, orders, flipped, fixed_run) for f in fractions]
     clean = fixed_run(flipped)
     res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed"]},
            "n_flipped": len(flipped), "noisy": noisy, "clean": clean, "rows": rows, "simulator_init": init,

@@ -303,15 +303,11 @@ def influence_report(spec: InfluenceSpec) -> dict:
     own folder (default <checkpoint folder>/influence/<mode>-<hash>). Returns the influence.json dict."""
     from .. import checkpoint as C
     from ..influence import as_own_test_points, influence, metric_higher_is_better, sign_convention
-    from ..runtime import relative, resolve_device, write_env_json
+    from ..runtime import relative, resolve_device
     check_influence_spec(spec)
-    ckpt = C.load_checkpoint(spec.checkpoint)
-    C.check_finished(ckpt, spec.allow_unfinished)
+    ckpt = _checked_checkpoint(spec)
     cspec = ckpt["spec"]
     metric = cspec["metric"]
-    if not getattr(C.simulator_class(ckpt["sim_name"]), "uses_batches", True):
-        raise DataError(f"{ckpt['path']}: {ckpt['sim_name']} ignores the batches (a baseline), so every training "
-                        "example has zero influence; use a simulator checkpoint")
     device = resolve_device(spec.device)
     train_path = spec.train_data_path or cspec["train_file"]
     eval_path = spec.eval_data_path or cspec["eval_file"]
@@ -326,24 +322,13 @@ def influence_report(spec: InfluenceSpec) -> dict:
     if test_rows is None:  # default selection: the run's test ids, or the whole test set
         test_ids = run_ids if run_ids is not None else list(range(sim.n_test))
         test_rows = test_ids
-    unseen_train: list[int] = []
-    if not sim.handles_unseen_ids:  # free factors per id: unseen test ids are refused, unseen training ids unranked
-        C.refuse_unseen_ids(ckpt, list(test_rows), [])
-        seen = set(ckpt["data"].get("seen_train_ids") or range(sim.n_train))
-        unseen_train = sorted(set(torch.unique(batches[:, 1:][batches[:, 1:] >= 0]).tolist()) - seen)
-        if unseen_train:
-            log.warning("%s has free factors per id and never trained on %d training ids of this curriculum (%s): "
-                        "they are left out of the rankings", ckpt["sim_name"], len(unseen_train), unseen_train[:8])
+    unseen_train = _unseen_train_ids(ckpt, sim, batches, test_rows)
     test_rows = torch.as_tensor(test_rows, dtype=torch.long)
     N, R = len(test_rows), batches.shape[0]
     init = _initial_values(spec, init, R, N, texts)
     labels = texts if texts is not None else [eval_samples[i]["input"] for i in test_ids]
     insert = parse_steps(spec.insert_steps, steps) if spec.insert_steps else None
-    for name in OUTPUTS:
-        (save_dir / name).unlink(missing_ok=True)
-    for old in save_dir.glob("what_if_*.png") if save_dir.is_dir() else []:
-        old.unlink()
-    save_dir.mkdir(parents=True, exist_ok=True)
+    _clear_outputs(save_dir)
 
     res = influence(sim, batches.to(device), init.to(device), test_rows.to(device), mode=spec.mode,
                     higher_is_better=hib, insert_steps=insert, chunk_size=spec.chunk_size,
@@ -360,8 +345,8 @@ def influence_report(spec: InfluenceSpec) -> dict:
            "runs": R, "steps": len(steps), "first_step": steps[0], "last_step": steps[-1],
            "insert_steps": spec.insert_steps, "renormalize": bool(spec.renormalize),
            "train_in_curriculum": int(used.sum()), "unranked_unseen_train_ids": unseen_train, "top_k": spec.top_k,
-           "train_data_path": relative(train_path),
-           "eval_data_path": relative(eval_path), "save_dir": relative(save_dir), "results": results}
+           "train_data_path": relative(train_path), "eval_data_path": relative(eval_path),
+           "save_dir": relative(save_dir), "results": results}
     header = (f"influence of {int(used.sum())} training examples (of {sim.n_train}) on {N} test examples; "
               f"{ckpt['sim_name']}, metric {metric}, mode {spec.mode}, {len(steps)} steps, {R} run(s)")
     print_table(results, convention, header, spec.text_chars)
@@ -374,9 +359,50 @@ def influence_report(spec: InfluenceSpec) -> dict:
         with atomic_open(save_dir / "influence_matrix.pt", "wb") as f:
             torch.save({"final": scores, "trajectory": traj, "used": used, "train_ids": res.train_idx,
                         "test_ids": test_ids, "convention": convention}, f)
+    _write_outputs(spec, save_dir, out, results, ckpt["path"])
+    return out
+
+
+def _checked_checkpoint(spec: InfluenceSpec) -> dict:
+    """The checkpoint, refused when its training did not finish (unless allowed) or when it is a baseline that
+    ignores the batches (every influence would be zero)."""
+    from .. import checkpoint as C
+    ckpt = C.load_checkpoint(spec.checkpoint)
+    C.check_finished(ckpt, spec.allow_unfinished)
+    if not getattr(C.simulator_class(ckpt["sim_name"]), "uses_batches", True):
+        raise DataError(f"{ckpt['path']}: {ckpt['sim_name']} ignores the batches (a baseline), so every training "
+                        "example has zero influence; use a simulator checkpoint")
+    return ckpt
+
+
+def _unseen_train_ids(ckpt: dict, sim, batches: torch.Tensor, test_rows) -> list[int]:
+    """Training ids of the curriculum that a simulator with free factors per id never trained on (left out of
+    the rankings, with a warning); such a simulator refuses unseen test ids. [] for feature simulators."""
+    from .. import checkpoint as C
+    if sim.handles_unseen_ids:
+        return []
+    C.refuse_unseen_ids(ckpt, list(test_rows), [])
+    seen = set(ckpt["data"].get("seen_train_ids") or range(sim.n_train))
+    unseen = sorted(set(torch.unique(batches[:, 1:][batches[:, 1:] >= 0]).tolist()) - seen)
+    if unseen:
+        log.warning("%s has free factors per id and never trained on %d training ids of this curriculum (%s): "
+                    "they are left out of the rankings", ckpt["sim_name"], len(unseen), unseen[:8])
+    return unseen
+
+
+def _clear_outputs(save_dir: Path) -> None:
+    """Remove an earlier call's outputs from the call's folder (none of them may survive beside new ones)."""
+    for name in OUTPUTS:
+        (save_dir / name).unlink(missing_ok=True)
+    for old in save_dir.glob("what_if_*.png") if save_dir.is_dir() else []:
+        old.unlink()
+    save_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _write_outputs(spec: InfluenceSpec, save_dir: Path, out: dict, results: list, checkpoint_path) -> None:
+    from ..runtime import relative, write_env_json
     write_json(save_dir / "influence.json", out)
     write_csv(save_dir / "influence.csv", results)
     write_json(save_dir / "args.json", asdict(spec))
-    write_env_json(save_dir, checkpoint=relative(ckpt["path"]))
+    write_env_json(save_dir, checkpoint=relative(checkpoint_path))
     print(f"\ninfluence: {save_dir / 'influence.json'}")
-    return out
