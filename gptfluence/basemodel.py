@@ -289,6 +289,15 @@ def _load_folder(path: str, device, dtype):
     return model, tokenizer
 
 
+def resolved_path(name_or_preset: str, cache_dir: str | os.PathLike | None = None, seed: int = 0) -> str:
+    """The folder a preset name loads from (<cache_dir>/<preset>-seed<seed>), or the name itself for a folder or
+    a hub name: worker processes load exactly the model their parent built, whatever their own presets."""
+    name = str(name_or_preset)
+    if name in PRESETS:
+        return str(Path(cache_dir or cache_dir_default("models")) / f"{name}-seed{seed}")
+    return name
+
+
 def _cached_info(folder: Path, preset: str) -> dict | None:
     """basemodel.json of a cached preset model, or None when there is none or it was built with other
     settings than this version's preset (it is then built again)."""

@@ -191,7 +191,7 @@ def make_runs(spec: RunSpec) -> list[Path]:
     process made (all of them, or its share under a launcher). Several worker processes on the CPU (plan_workers);
     the files of a run do not depend on which process made it."""
     from .. import runmaker
-    from ..basemodel import get_base_model
+    from ..basemodel import get_base_model, resolved_path
     check_run_spec(spec)
     train_p, eval_p = resolve_task_files(spec)
     train, test = load_samples(train_p), load_samples(eval_p)
@@ -216,7 +216,8 @@ def make_runs(spec: RunSpec) -> list[Path]:
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
-        jobs = [(asdict(spec), settings, seeds[w::workers], threads) for w in range(workers)]
+        path = resolved_path(spec.model, spec.model_cache, spec.model_seed)  # the model built above, as a folder
+        jobs = [(asdict(spec), settings, seeds[w::workers], threads, path) for w in range(workers)]
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
             list(ex.map(_worker, jobs))
         dirs = [Path(spec.output_dir) / runmaker.run_dir_name(settings, s) for s in seeds]
@@ -281,12 +282,12 @@ def _worker(job) -> None:
 
     from .. import runmaker
     from ..basemodel import get_base_model
-    spec_dict, settings, seeds, threads = job
+    spec_dict, settings, seeds, threads, model_path = job
     _logging.basicConfig(level=_logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     spec = RunSpec(**spec_dict)
     set_threads(threads)
     device = resolve_device(spec.device)
-    model, tok = get_base_model(spec.model, spec.model_cache, seed=spec.model_seed, device=device, progress=False)
+    model, tok = get_base_model(model_path, device=device, progress=False)
     train, test = load_samples(settings["train_data_path"]), load_samples(settings["eval_data_path"])
     maker = runmaker.RunMaker(model, tok, train, test, settings, device=device, progress=False)
     runmaker.make_runs(maker, seeds, spec.output_dir)
