@@ -150,3 +150,28 @@ def test_planted_runs_through_train_and_test(tmp_path):
     base = evaluate(mean[None].expand_as(test_rs.values), test_rs.values, test_rs.mask)
     assert m["all_steps_mse_mean"] < 0.4 * base["all_steps_mse_mean"], (m, base)
     assert m["final_step_spearman_mean"] > 0.8 and m["invalid_predictions"] == 0
+
+
+def test_kronecker_spectrum_solves_like_the_full_gram_matrix():
+    """With every step recorded for all test examples the Gram matrix is a Kronecker product; the ridge solutions
+    read off its two small eigendecompositions equal those of the full matrix, for every ridge strength, with
+    and without the first-value deviation."""
+    from gptfluence.simulators.anchor_sim import _gram, _separable, _Spectrum
+    g = torch.Generator().manual_seed(0)
+    R, T, N, a, c = 5, 7, 9, 6, 4
+    U = torch.randn(R, T, a, generator=g, dtype=torch.float64).cumsum(1)
+    q = torch.randn(N, c, generator=g, dtype=torch.float64)
+    v = torch.randn(R, N, T, generator=g, dtype=torch.float64)
+    mask = torch.ones(R, N, T, dtype=torch.bool)
+    mask[1, :, 3] = False  # a step missing for every example of a run keeps the structure
+    assert _separable(mask)
+    m = _mean(v, mask)
+    kron, full = _Spectrum(U, q, mask), _Spectrum(None, None, None, _gram(U, q, mask))
+    for e0_on in (False, True):
+        stats = _normal_equations(U, q, v, mask, m, e0_on)
+        for alpha in (1e-3, 1.0, 1e3):
+            Wk, kk = _solve(stats, alpha, e0_on, kron)
+            Wf, kf = _solve(stats, alpha, e0_on, full)
+            assert torch.allclose(Wk, Wf, atol=1e-8) and torch.allclose(kk, kf, atol=1e-8)
+    mask[2, 0, 4] = False  # one example missing at one step: the general path
+    assert not _separable(mask)

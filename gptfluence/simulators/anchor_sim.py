@@ -131,22 +131,27 @@ class AnchorSim(FeatureSimulator):
         U = self._cumulative(train.batches)                           # [R, T, 2K]
         q = self._q(train.test_rows)                                   # [N, K+1]
         folds = _folds(v.shape[0], self.folds)
+        A_all = None if _separable(mask) else _gram(U, q, mask)
+        errs = torch.zeros(2, len(ALPHAS), dtype=D)                    # [e_0 off / on, ridge strength]
+        for held in folds:
+            keep = [r for r in range(v.shape[0]) if r not in held]
+            m = _mean(v[keep], mask[keep])
+            # one eigendecomposition of the kept runs' Gram matrix serves every ridge strength and both e_0 settings
+            eig = _Spectrum(U[keep], q, mask[keep], None if A_all is None else A_all - _gram(U[held], q, mask[held]))
+            for e0_on in (False, True):
+                stats = _normal_equations(U[keep], q, v[keep], mask[keep], m, e0_on, gram=False)
+                for a, alpha in enumerate(ALPHAS):
+                    W, kap = _solve(stats, alpha, e0_on, eig)
+                    errs[int(e0_on), a] += _sq_error(U[held], q, v[held], mask[held], m, W, kap)
         best = None
         for e0_on in (False, True):
-            errs = torch.zeros(len(ALPHAS), dtype=D)
-            for held in folds:
-                keep = [r for r in range(v.shape[0]) if r not in held]
-                m = _mean(v[keep], mask[keep])
-                stats = _normal_equations(U[keep], q, v[keep], mask[keep], m, e0_on)
-                for a, alpha in enumerate(ALPHAS):
-                    W, kap = _solve(stats, alpha, e0_on)
-                    errs[a] += _sq_error(U[held], q, v[held], mask[held], m, W, kap)
-            a = int(torch.argmin(errs))
-            if best is None or errs[a] < best[0] - 1e-15:
-                best = (float(errs[a]), ALPHAS[a], e0_on)
+            a = int(torch.argmin(errs[int(e0_on)]))
+            if best is None or errs[int(e0_on), a] < best[0] - 1e-15:
+                best = (float(errs[int(e0_on), a]), ALPHAS[a], e0_on)
         _, alpha, e0_on = best
         m = _mean(v, mask)
-        W, kap = _solve(_normal_equations(U, q, v, mask, m, e0_on), alpha, e0_on)
+        stats = _normal_equations(U, q, v, mask, m, e0_on, gram=False)
+        W, kap = _solve(stats, alpha, e0_on, _Spectrum(U, q, mask, A_all))
         table = torch.full((self.n_test, m.shape[1]), float("nan"), dtype=torch.float32, device=v.device)
         table[train.test_rows] = m.float()
         self.mean, self.steps, self.W, self.kappa = table, train.steps.clone(), W, kap
@@ -220,16 +225,65 @@ def _folds(R: int, k: int) -> list[list[int]]:
     return [list(range(R))[i::k] for i in range(k)]
 
 
-def _normal_equations(U, q, v, mask, m, e0_on: bool) -> dict:
-    """Sufficient statistics of the rollout least squares over runs (targets v - m at recorded t >= 1)."""
+def _gram(U, q, mask) -> torch.Tensor:
+    """The Gram matrix [F, F] (F = 2K (K+1)) of the batch-effect columns of the rollout least squares: a sum over
+    runs, so the Gram matrix of a subset of runs is the total minus the rest."""
+    mk = mask.clone().to(D)
+    mk[..., 0] = 0
+    Qm = torch.einsum("rzt,zc,zd->rtcd", mk, q, q)
+    A = torch.einsum("rta,rtb,rtcd->acbd", U, U, Qm)
+    return A.reshape(A.shape[0] * A.shape[1], -1)
+
+
+def _separable(mask) -> bool:
+    """True when every step t >= 1 of a run is recorded for all test examples or for none: the Gram matrix is
+    then a Kronecker product (sum_rt U_rt U_rt^T) x (q^T q), whose eigendecomposition is that of two small
+    matrices."""
+    m = mask[..., 1:]
+    return bool((m == m[:, :1]).all())
+
+
+class _Spectrum:
+    """The eigendecomposition of the rollout least squares' Gram matrix: lam [F] and the rotations into and out
+    of its eigenbasis. Kronecker-structured (see _separable) when gram is None, else of the given matrix."""
+
+    def __init__(self, U, q, mask, gram=None):
+        if gram is None:
+            self.shape = (U.shape[-1], q.shape[-1])
+            s = mask[:, 0, :].to(D).clone()                            # [R, T]: step recorded (for all examples)
+            s[:, 0] = 0
+            lg, self.Vg = torch.linalg.eigh(torch.einsum("rt,rta,rtb->ab", s, U, U))
+            lq, self.Vq = torch.linalg.eigh(q.T @ q)
+            self.lam, self.V = (lg[:, None] * lq[None, :]).reshape(-1), None
+        else:
+            self.lam, self.V = torch.linalg.eigh(gram)
+
+    def rotate(self, x):
+        """V^T x for x [F] or [F, k]."""
+        if self.V is not None:
+            return self.V.T @ x
+        X = x.reshape(*self.shape, -1)
+        return torch.einsum("ba,bdk,dc->ack", self.Vg, X, self.Vq).reshape(x.shape)
+
+    def unrotate(self, y):
+        """V y for y [F] or [F, k]."""
+        if self.V is not None:
+            return self.V @ y
+        Y = y.reshape(*self.shape, -1)
+        return torch.einsum("ab,bdk,cd->ack", self.Vg, Y, self.Vq).reshape(y.shape)
+
+
+def _normal_equations(U, q, v, mask, m, e0_on: bool, gram: bool = True) -> dict:
+    """Sufficient statistics of the rollout least squares over runs (targets v - m at recorded t >= 1);
+    gram=False leaves out the Gram matrix (the caller has its eigendecomposition)."""
     mk = mask.clone().to(D)
     mk[..., 0] = 0
     y = (v - m[None]) * mk                                            # [R, N, T]
     e0 = (v[..., 0] - m[None, :, 0]) * mask[..., 0]                   # [R, N]
-    Qm = torch.einsum("rzt,zc,zd->rtcd", mk, q, q)
-    A = torch.einsum("rta,rtb,rtcd->acbd", U, U, Qm)
-    F = A.shape[0] * A.shape[1]
-    stats = {"A": A.reshape(F, F), "b": torch.einsum("rzt,rta,zc->ac", y, U, q).reshape(F)}
+    stats = {"b": torch.einsum("rzt,rta,zc->ac", y, U, q).reshape(-1)}
+    if gram:
+        stats["A"] = _gram(U, q, mask)
+    F = stats["b"].shape[0]
     if e0_on:
         stats["Ak"] = torch.einsum("rzt,rta,zc,rz->act", mk, U, q, e0).reshape(F, -1)   # [F, T]
         stats["kk"] = torch.einsum("rzt,rz->t", mk, e0 ** 2)
@@ -239,34 +293,41 @@ def _normal_equations(U, q, v, mask, m, e0_on: bool) -> dict:
     return stats
 
 
-def _solve(stats: dict, alpha: float, e0_on: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _solve(stats: dict, alpha: float, e0_on: bool, eig=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(W [2K, K+1], kappa [T]) of ridge strength alpha (inf: W = 0) on the given statistics. kappa[0] = 1 (the
-    prediction starts at the true first value); kappa[t >= 1] = 0 without e_0."""
+    prediction starts at the true first value); kappa[t >= 1] = 0 without e_0. eig: the eigendecomposition
+    (eigenvalues, eigenvectors) of the Gram matrix, when stats holds none; the ridge solutions are then read off
+    it (the same solutions as a direct solve, up to rounding)."""
     a_dim, c_dim = stats["shape"]
-    A, b, T = stats["A"], stats["b"], stats["T"]
-    F = A.shape[0]
-    ridge = (float(torch.trace(A)) / F + 1e-12) * (alpha if math.isfinite(alpha) else 0.0)
+    b, T = stats["b"], stats["T"]
+    if eig is None:
+        eig = _Spectrum(None, None, None, stats["A"])
+    lam = eig.lam
+    F = lam.shape[0]
+    ridge = (float(lam.sum()) / F + 1e-12) * (alpha if math.isfinite(alpha) else 0.0)
+    inv = 1.0 / (lam + ridge).clamp(min=1e-300)
+
+    def a_inv(x):  # (A + ridge I)^-1 x
+        return eig.unrotate((inv[:, None] if x.dim() == 2 else inv) * eig.rotate(x))
     if not e0_on:
         kap = torch.zeros(T, dtype=D)
         kap[0] = 1.0
         if not math.isfinite(alpha):
             return torch.zeros(a_dim, c_dim, dtype=D), kap
-        W = torch.linalg.solve(A + ridge * torch.eye(F, dtype=D), b)
-        return W.reshape(a_dim, c_dim), kap
+        return a_inv(b).reshape(a_dim, c_dim), kap
     kk, Ak, bk = stats["kk"], stats["Ak"], stats["bk"]
     steady = kk > 0
     if not math.isfinite(alpha):
         kap = torch.where(steady, bk / kk.clamp(min=1e-300), torch.zeros_like(kk))
         kap[0] = 1.0
         return torch.zeros(a_dim, c_dim, dtype=D), kap
-    M = torch.zeros(F + T, F + T, dtype=D)
-    M[:F, :F] = A + ridge * torch.eye(F, dtype=D)
-    M[:F, F:], M[F:, :F] = Ak, Ak.T
-    M[F:, F:] = torch.diag(kk + (~steady).to(D))
-    sol = torch.linalg.solve(M, torch.cat([b, bk]))
-    kap = sol[F:].clone()
+    # the block system [[A + ridge I, Ak], [Ak^T, diag(kk)]] [w; kappa] = [b; bk], by its Schur complement
+    schur = torch.diag(kk + (~steady).to(D)) - Ak.T @ a_inv(Ak)
+    kap = torch.linalg.solve(schur, bk - Ak.T @ a_inv(b))
+    w = a_inv(b - Ak @ kap)
+    kap = kap.clone()
     kap[0] = 1.0
-    return sol[:F].reshape(a_dim, c_dim), kap
+    return w.reshape(a_dim, c_dim), kap
 
 
 def _sq_error(U, q, v, mask, m, W, kap) -> float:
