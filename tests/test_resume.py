@@ -74,7 +74,7 @@ def test_make_runs_killed_and_resumed(tmp_path):
 
 def test_construct_killed_and_resumed(tmp_path):
     raw = tmp_path / "raw"
-    for s in range(1, 13):
+    for s in range(1, 7):
         write_raw_run(raw / f"output_rte_x_seed-{s}", n_steps=40, n_test=60, seed=s, metrics=True)
     base = ["utils/construct_runs-data-metric.py", "--raw_root", str(raw), "--task", "rte", "--run_glob", "output_*",
             "--workers", "1", "--no_progress"]
@@ -92,7 +92,7 @@ def test_train_killed_and_resumed(tmp_path):
     runs = [str(d) for d in task.run_dirs]
     base = ["train.py", "--sim_name", "enc_sim", "--separate_proj", "--task", "planted", "--data_paths_dict",
             json.dumps({"planted": {"train": runs[:5], "test": runs[5:]}}), "--train_data_path", str(task.train_path),
-            "--eval_data_path", str(task.eval_path), "--valid_num", "1", "--max_epoch", "60", "--patience", "60",
+            "--eval_data_path", str(task.eval_path), "--valid_num", "1", "--max_epoch", "30", "--patience", "30",
             "--no_progress"]
     finish([*base, "--output_dir", str(tmp_path / "clean")])
     out = tmp_path / "killed"
@@ -106,7 +106,7 @@ def test_train_killed_and_resumed(tmp_path):
     assert not (run / "history.json").exists()
     finish([*base, "--output_dir", str(out), "--resume"])
     (clean,) = (tmp_path / "clean").glob("planted/*")
-    assert json.loads((run / "history.json").read_text())[-1]["epoch"] == 60
+    assert json.loads((run / "history.json").read_text())[-1]["epoch"] == 30
     for name in ("best-checkpoint.pt", "last-checkpoint.pt"):
         a, b = torch.load(clean / name, weights_only=False), torch.load(run / name, weights_only=False)
         assert a["epoch"] == b["epoch"] and a["finished"] and b["finished"]
