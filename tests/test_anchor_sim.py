@@ -123,14 +123,28 @@ def test_predictions_stay_in_the_metric_range():
     assert float(pred.min()) >= 0.0
 
 
-def test_unseen_test_examples_follow_the_shifted_mean_curve():
+def test_unseen_test_examples_follow_their_first_value():
+    """An example it never saw: at every step the least-squares line phi_t = a_t + b_t phi_0 over the training
+    runs' (run, example) pairs, computed here directly; an old checkpoint without the line keeps the seen
+    examples' mean curve shifted to the first value."""
+    import numpy as np
     data, tr, te = toy(N=6)
+    data.values.mul_(1.0 + 0.3 * torch.arange(6.0)[None, :, None])  # first values that say something
     sim = AnchorSim(tr, te, k=3)
     sim.fit_data(data)
     sim.forget_test_examples(2)  # two new test examples: nothing recorded for them
     sim.W.zero_()
     init = torch.tensor([[1.7, 2.3]])
     pred = sim.predict(data.batches[:1], init, torch.arange(2), data.steps)
+    v = data.values.double().numpy()
+    for t in range(1, v.shape[-1]):
+        b, a = np.polyfit(v[..., 0].ravel(), v[..., t].ravel(), 1)
+        assert abs(float(pred[0, 0, t]) - (a + b * 1.7)) < 1e-4 and abs(float(pred[0, 1, t]) - (a + b * 2.3)) < 1e-4
+    state = {k: x for k, x in sim.state_dict().items() if k != "unseen_coef"}
+    old = AnchorSim(tr, te, k=3, n_steps=data.steps.numel())
+    old.forget_test_examples(2)
+    old.load_state_dict(state)
+    pred = old.predict(data.batches[:1], init, torch.arange(2), data.steps)
     curve = _mean(data.values.double(), data.mask).mean(0)  # the mean curve of the examples seen in training
     assert torch.allclose(pred[0, 0].double(), 1.7 + curve - curve[0], atol=1e-5)
 

@@ -6,7 +6,8 @@ For test example z' in a run with curriculum c (steps t = 0..T-1, t = 0 the firs
     B_i(z', tau) = p_i^T (W_1 + s_tau W_2) q_z'          s_tau = tau / (T - 1)
 
 - m_t(z'): the mean trajectory of z' over the training runs (the strongest batch-blind predictor). A test
-  example absent from them gets the mean curve of the others shifted to its own first value.
+  example absent from them gets a_t + b_t phi_0(z'): the least-squares line from a first value to the value at
+  step t over the training runs' (run, example) pairs (a high first loss tends to fall further).
 - e_0(z') = phi_0(z') - m_0(z'): the run's deviation at the first recorded step, and kappa_t how much of it is
   still there at step t (one coefficient per step: a transient that fades, or a lasting offset).
 - B_i(z', tau): what training example i in the batch of step tau adds, a bilinear form of frozen text features:
@@ -64,6 +65,8 @@ class AnchorSim(FeatureSimulator):
         self.register_buffer("pca_scale", torch.ones(2))
         self.register_buffer("mean", torch.full((self.n_test, n_steps), float("nan")))
         self.register_buffer("seen_curve", torch.zeros(n_steps))
+        # unseen test examples: phi_t = a_t + b_t phi_0 (rows a, b), fitted over the training runs' seen examples
+        self.register_buffer("unseen_coef", torch.full((2, n_steps), float("nan"), dtype=D))
         self.register_buffer("steps", torch.zeros(n_steps, dtype=torch.long))
         self.register_buffer("W", torch.zeros(2 * K, K + 1, dtype=D))
         self.register_buffer("kappa", torch.zeros(n_steps, dtype=D))
@@ -156,6 +159,7 @@ class AnchorSim(FeatureSimulator):
         table[train.test_rows] = m.float()
         self.mean, self.steps, self.W, self.kappa = table, train.steps.clone(), W, kap
         self.seen_curve = m.mean(0).float()
+        self.unseen_coef = _first_value_regression(v, mask)
         self.chosen = torch.tensor([alpha, float(e0_on)], dtype=D)
         log.info("anchor_sim: ridge strength %s, first-value deviation %s (chosen by %d-fold cross-validation "
                  "over %d training runs)", alpha, "used" if e0_on else "not used", len(folds), v.shape[0])
@@ -174,9 +178,18 @@ class AnchorSim(FeatureSimulator):
         init = init.double()
         out = table[None] + (init - table[None, :, 0])[..., None] * self.kappa[None, None]
         if not bool(seen.all()):
-            curve = self.seen_curve.double()
-            out[:, ~seen] = init[:, ~seen, None] + (curve - curve[0])[None, None]
+            coef = self.unseen_coef.to(out.device)
+            if bool(torch.isfinite(coef).all()):
+                out[:, ~seen] = coef[0] + coef[1] * init[:, ~seen, None]
+            else:  # a checkpoint saved before the regression: the seen examples' mean curve, shifted
+                curve = self.seen_curve.double()
+                out[:, ~seen] = init[:, ~seen, None] + (curve - curve[0])[None, None]
         return out
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints saved before unseen_coef existed keep the shifted mean curve for unseen examples
+        state_dict.setdefault(prefix + "unseen_coef", torch.full_like(self.unseen_coef, float("nan")))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def predict(self, batches, init, test_rows, steps=None, batch_scale=None, clip: bool = True):
         """Predictions [R, N, T] (clip=False: before they are kept inside the metric's range, float64)."""
@@ -218,6 +231,26 @@ def _mean(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean trajectory [N, T] over runs (recorded values only)."""
     cnt = mask.sum(0)
     return torch.where(cnt > 0, (v * mask).sum(0) / cnt.clamp(min=1), torch.zeros_like(v[0]))
+
+
+def _first_value_regression(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[2, T] (a_t, b_t) of the least-squares line phi_t = a_t + b_t phi_0 over every recorded (run, test example)
+    pair of the training runs: what a test example's own first value says about its later values (e.g. a high
+    first loss that falls further). a_0 = 0, b_0 = 1. With no spread of first values: b_t = 1, a_t = the mean
+    change (the seen mean curve, shifted)."""
+    x = v[..., 0]
+    coef = torch.zeros(2, v.shape[-1], dtype=D)
+    coef[1, 0] = 1.0
+    for t in range(1, v.shape[-1]):
+        ok = mask[..., 0] & mask[..., t]
+        if not bool(ok.any()):
+            coef[1, t] = 1.0
+            continue
+        xs, ys = x[ok].double(), v[..., t][ok].double()
+        var = float(((xs - xs.mean()) ** 2).mean())
+        b = float(((xs - xs.mean()) * (ys - ys.mean())).mean()) / var if var > 1e-12 else 1.0
+        coef[0, t], coef[1, t] = float(ys.mean()) - b * float(xs.mean()), b
+    return coef
 
 
 def _folds(R: int, k: int) -> list[list[int]]:
