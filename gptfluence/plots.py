@@ -44,8 +44,8 @@ def plot_trajectories(path: str | os.PathLike, steps: Sequence[int], curves: Seq
                       ncols: int = 3) -> None:
     """One panel per test example.
 
-    curves: dicts {"title": str, "gt": [T] (None for missing), "pred": {label: [T]}}; pred may be empty;
-    a curve may carry its own "steps" (else `steps`).
+    curves: dicts {"title": str, "gt": [T] (None for missing), "pred": {label: [T] or (steps, values)}}; pred
+    may be empty; a curve may carry its own "steps" (else `steps`), a prediction its own (steps, values).
     """
     if not curves:
         raise ValueError("nothing to plot")
@@ -56,7 +56,8 @@ def plot_trajectories(path: str | os.PathLike, steps: Sequence[int], curves: Seq
         if gt:
             ax.plot(xs, gt, color="black", lw=1.6, label="true")
         for label, pred in c.get("pred", {}).items():
-            ax.plot(xs, pred, lw=1.2, ls="--", label=label)
+            px, py = pred if isinstance(pred, tuple) else (xs, pred)
+            ax.plot(px, [float("nan") if v is None else v for v in py], lw=1.2, ls="--", label=label)
         ax.set_title(c["title"], fontsize=9)
         ax.set_xlabel("step")
         ax.set_ylabel(metric)

@@ -16,3 +16,13 @@ def test_every_plotter_writes_a_png(tmp_path):
     for name in "abcde":
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_predictions_recorded_at_other_steps_keep_their_steps(tmp_path):
+    """A simulator trained on every k-th step predicts fewer points than the truth has: drawn at its own steps
+    (the checkpoint-interval figure), never a shape error."""
+    from gptfluence.plots import plot_trajectories
+    curves = [{"title": "id 0", "gt": [1.0, 0.9, None, 0.7], "pred": {"k=1": [1.0, 0.8, 0.8, 0.7],
+                                                                     "k=2": ([2, 4], [0.85, 0.72])}}]
+    plot_trajectories(tmp_path / "t.png", [1, 2, 3, 4], curves)
+    assert (tmp_path / "t.png").stat().st_size > 1000

@@ -41,8 +41,10 @@ def comparison_curves(files, labels, run=None, ids=None, k: int = 6) -> tuple[li
         if missing:
             raise DataError(f"run {run!r}, test id {tid}: not in {', '.join(missing)}")
         first = preds[0][key]
+        # a file recorded at other steps (e.g. every k-th step) keeps its own steps
         curves.append({"title": f"{run[-28:]} id {tid}", "steps": first["steps"], "gt": first["gt"],
-                       "pred": {lab: p[key]["pred"] for lab, p in zip(labels, preds)}})
+                       "pred": {lab: p[key]["pred"] if p[key]["steps"] == first["steps"]
+                                else (p[key]["steps"], p[key]["pred"]) for lab, p in zip(labels, preds)}})
     return curves, run
 
 
