@@ -148,6 +148,8 @@ CASES = [
     (experiments, ["order", "--runs", "4", "--test_runs", "0"], "--test_runs must lie in"),
     (make_tables, ["--metrics_files", "/missing/*.json"], "no metrics.json files match"),
     (mislabelled, ["--preset", "quick", "--shot", "10", "--sample", "6", "--epochs", "1"], "must divide"),
+    (mislabelled, ["--preset", "quick", "--shot", "100", "--sample", "50", "--epochs", "2", "--bs", "4"],
+     "would have 52 steps and the target run 50"),
     (mislabelled, ["--preset", "quick", "--label_noise", "1.5"], "--label_noise must lie in (0, 1)"),
     (run_tracin, ["--metric", "bleu", "--train_run_dirs", W("run0"), "--test_run_dirs", W("run1")],
      "predict the loss only"),

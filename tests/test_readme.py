@@ -21,7 +21,8 @@ def test_blocks_filled_from_their_files(tmp_path, capsys):
     readme.write_text("intro\n<!-- results/t.md -->\nold table\n<!-- /results -->\nend\n")
     assert update_readme.main(["--readme", str(readme), "--check"]) == 1
     assert update_readme.main(["--readme", str(readme)]) == 0
-    assert readme.read_text() == "intro\n<!-- results/t.md -->\n| a | b |\n|---|---|\n| 1 | 2 |\n<!-- /results -->\nend\n"
+    table = "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    assert readme.read_text() == "intro\n<!-- results/t.md -->\n" + table + "<!-- /results -->\nend\n"
     assert update_readme.main(["--readme", str(readme), "--check"]) == 0
     readme.write_text("<!-- results/missing.md -->\n<!-- /results -->\n")
     with pytest.raises(DataError, match="missing.md, which does not exist"):

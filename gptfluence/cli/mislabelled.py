@@ -58,6 +58,11 @@ def parse_args(argv=None):
     if args.sample > args.shot or (args.epochs * args.shot) % args.sample:
         raise ValueError(f"--sample {args.sample} must divide --epochs x --shot = {args.epochs * args.shot} (and be "
                          f"<= --shot): simulator-training runs need as many steps as the target run")
+    target = args.epochs * -(-args.shot // args.bs)
+    sim = args.epochs * args.shot // args.sample * -(-args.sample // args.bs)
+    if target != sim:
+        raise ValueError(f"--sample {args.sample} with --bs {args.bs}: the simulator-training runs would have {sim} "
+                         f"steps and the target run {target}; choose --sample and --shot divisible by --bs")
     parse_fractions(args.fractions)
     return args
 

@@ -42,7 +42,7 @@ TASK = "sst2"
 PRESETS = {
     "quick": dict(model="tiny", shot=40, sample=20, runs=4, n_test=30, bs=4, epochs=2, lr=1e-3, grad_steps="all",
                   grad_dim=64, random_runs=1),
-    "default": dict(model="small", shot=100, sample=50, runs=6, n_test=100, bs=4, epochs=2, lr=5e-4,
+    "default": dict(model="small", shot=100, sample=20, runs=6, n_test=100, bs=4, epochs=2, lr=1e-3,
                     grad_steps="10", grad_dim=256, random_runs=2),
 }
 SIMULATORS = {"gptfluence": GPTFLUENCE, "anchor_sim": ANCHOR}
