@@ -107,12 +107,13 @@ def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: boo
 
 
 def target_curriculum(args):
-    """The target run's batches [T+1, M] (-1 padded) with an empty step 0 in front, so every optimizer step is a
-    simulated transition."""
+    """The target run's batches [T, M] (-1 padded), laid out as processed runs are: row t holds the batch of
+    optimizer step t + 1, and row 0 (step 1) is not simulated, since the initial value (the simulator-training
+    runs' mean first recorded loss) is the value after step 1."""
     from ..runmaker import make_curriculum
     batches = make_curriculum(args.shot, args.shot, args.bs, args.epochs, args.target_seed)
-    out = torch.full((len(batches) + 1, max(len(b) for b in batches)), -1, dtype=torch.long)
-    for t, b in enumerate(batches, 1):
+    out = torch.full((len(batches), max(len(b) for b in batches)), -1, dtype=torch.long)
+    for t, b in enumerate(batches):
         out[t, :len(b)] = torch.tensor(b)
     return out
 
