@@ -17,4 +17,4 @@ influence.py) and the scripts under utils/. One concept per module:
     influence   counterfactual influence, self-influence
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # as pyproject.toml

@@ -285,19 +285,26 @@ def read_checkpoint(path: str | os.PathLike, fields: Sequence[str]) -> dict[str,
     out: dict[str, dict[int, float]] = {k: {} for k in fields}
     first: dict[int, int] = {}
     for lineno, obj in iter_jsonl(path):
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object with 'id' and {list(fields)}")
-        tid = _as_int(obj.get("id"))
-        if tid is None or tid < 0:
-            raise DataError(f"{path}:{lineno}: expected a non-negative integer 'id', got {obj.get('id')!r}")
-        if tid in first:
-            raise DataError(f"{path}:{lineno}: duplicate id {tid} (first on line {first[tid]})")
-        first[tid] = lineno
+        tid = _record_id(path, lineno, obj, first, f"a JSON object with 'id' and {list(fields)}")
         for k in fields:
             if k not in obj:
                 raise DataError(f"{path}:{lineno}: id {tid}: missing field {k!r} (expected {list(fields)})")
             out[k][tid] = _number(path, lineno, k, obj[k])
     return out
+
+
+def _record_id(path, lineno: int, obj, first: dict[int, int], expected: str) -> int:
+    """The test id of one JSON line of a per-id file (DataError with file:line for a record that is not an object,
+    a bad id or a duplicate); first (id -> line) is updated."""
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}:{lineno}: expected {expected}")
+    tid = _as_int(obj.get("id"))
+    if tid is None or tid < 0:
+        raise DataError(f"{path}:{lineno}: expected a non-negative integer 'id', got {obj.get('id')!r}")
+    if tid in first:
+        raise DataError(f"{path}:{lineno}: duplicate id {tid} (first on line {first[tid]})")
+    first[tid] = lineno
+    return tid
 
 
 def read_samples_id(path: str | os.PathLike) -> dict[int, list[int]]:
@@ -331,14 +338,7 @@ def read_trajectories(path: str | os.PathLike, metric: str = "loss") -> dict[int
     first: dict[int, int] = {}
     traj_keys = ("loss_trajectory", f"{metric}_trajectory")
     for lineno, obj in iter_jsonl(path):
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object {{'id': .., 'loss_trajectory': [..]}}")
-        tid = _as_int(obj.get("id"))
-        if tid is None or tid < 0:
-            raise DataError(f"{path}:{lineno}: expected a non-negative integer 'id', got {obj.get('id')!r}")
-        if tid in first:
-            raise DataError(f"{path}:{lineno}: duplicate id {tid} (first on line {first[tid]})")
-        first[tid] = lineno
+        tid = _record_id(path, lineno, obj, first, "a JSON object {'id': .., 'loss_trajectory': [..]}")
         traj = next((obj[k] for k in traj_keys if k in obj), None)
         if not isinstance(traj, list):
             raise DataError(f"{path}:{lineno}: id {tid}: expected a list under 'loss_trajectory'")
