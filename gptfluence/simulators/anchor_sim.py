@@ -141,8 +141,9 @@ class AnchorSim(FeatureSimulator):
             m = _mean(v[keep], mask[keep])
             # one eigendecomposition of the kept runs' Gram matrix serves every ridge strength and both e_0 settings
             eig = _Spectrum(U[keep], q, mask[keep], None if A_all is None else A_all - _gram(U[held], q, mask[held]))
+            # one set of statistics serves both settings (without e_0, _solve reads only b)
+            stats = _normal_equations(U[keep], q, v[keep], mask[keep], m, True, gram=False)
             for e0_on in (False, True):
-                stats = _normal_equations(U[keep], q, v[keep], mask[keep], m, e0_on, gram=False)
                 for a, alpha in enumerate(ALPHAS):
                     W, kap = _solve(stats, alpha, e0_on, eig)
                     errs[int(e0_on), a] += _sq_error(U[held], q, v[held], mask[held], m, W, kap)
@@ -237,20 +238,19 @@ def _first_value_regression(v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     """[2, T] (a_t, b_t) of the least-squares line phi_t = a_t + b_t phi_0 over every recorded (run, test example)
     pair of the training runs: what a test example's own first value says about its later values (e.g. a high
     first loss that falls further). a_0 = 0, b_0 = 1. With no spread of first values: b_t = 1, a_t = the mean
-    change (the seen mean curve, shifted)."""
-    x = v[..., 0]
-    coef = torch.zeros(2, v.shape[-1], dtype=D)
-    coef[1, 0] = 1.0
-    for t in range(1, v.shape[-1]):
-        ok = mask[..., 0] & mask[..., t]
-        if not bool(ok.any()):
-            coef[1, t] = 1.0
-            continue
-        xs, ys = x[ok].double(), v[..., t][ok].double()
-        var = float(((xs - xs.mean()) ** 2).mean())
-        b = float(((xs - xs.mean()) * (ys - ys.mean())).mean()) / var if var > 1e-12 else 1.0
-        coef[0, t], coef[1, t] = float(ys.mean()) - b * float(xs.mean()), b
-    return coef
+    change (the seen mean curve, shifted); with no pair recorded at t: a_t = 0, b_t = 1."""
+    v = v.double()
+    w = (mask[..., :1] & mask).to(D)                                   # [R, N, T]: pairs recorded at 0 and t
+    n = w.sum((0, 1)).clamp(min=1)
+    x = v[..., :1].expand_as(v)
+    mx, my = (w * x).sum((0, 1)) / n, (w * v).sum((0, 1)) / n
+    var = (w * (x - mx) ** 2).sum((0, 1)) / n
+    cov = (w * (x - mx) * (v - my)).sum((0, 1)) / n
+    b = torch.where(var > 1e-12, cov / var.clamp(min=1e-300), torch.ones_like(var))
+    a = torch.where(w.sum((0, 1)) > 0, my - b * mx, torch.zeros_like(my))
+    b = torch.where(w.sum((0, 1)) > 0, b, torch.ones_like(b))
+    a[0], b[0] = 0.0, 1.0
+    return torch.stack([a, b])
 
 
 def _folds(R: int, k: int) -> list[list[int]]:
