@@ -31,6 +31,15 @@ steps in between explains it). Every run is held out in turn (leave-one-run-out;
     leave-one-run-out cross-validation on the other runs only, so a run set without a batch effect
     gets share_explained ~ 0 and never a large negative value from overfitting.
 share_mean_trajectory = 1 - mse_mean / mean(d^2) says how much of the change is the same for every run.
+
+How long a run's own deviation from the mean trajectory lasts (deviation_persistence): with e[r, n, t] =
+v[r, n, t] - mean over runs of v[., n, t], the pooled least-squares fit e[t+1] - e[t] = -reversion * e[t] gives
+  deviation_reversion   the fraction of a deviation undone per recorded step (0: it persists, 1: gone next step)
+  deviation_half_life   recorded steps until half of a deviation is gone (None unless 0 < reversion < 1)
+  share_reversion       share of the per-step change beyond the mean trajectory that the reversion explains
+A fast reversion means that whatever made a run differ (its first value, its early batches) fades within a few
+steps, so a simulator rolled out from the first value gains little over the mean trajectory unless it predicts
+the batches' fresh effects step by step.
 """
 
 from __future__ import annotations
@@ -246,6 +255,23 @@ def batch_share(d: torch.Tensor, feats: Mapping[str, torch.Tensor], max_folds: i
 # The report
 # ----------------------------------------------------------------------------------------------
 
+def deviation_persistence(values: torch.Tensor, mask: torch.Tensor) -> dict:
+    """deviation_reversion, deviation_half_life and share_reversion (module docstring) of values [R, N, T] over the
+    transitions recorded for every run and test example. Needs at least 2 runs."""
+    full = mask.all(0).all(0)  # [T] steps recorded for every run and test example
+    ok = full[1:] & full[:-1]
+    e = values.double() - values.double().mean(0, keepdim=True)  # used only at complete steps
+    now, change = e[..., :-1][..., ok], (e[..., 1:] - e[..., :-1])[..., ok]
+    denom = float((now ** 2).sum())
+    if values.shape[0] < 2 or denom == 0.0:
+        return {"deviation_reversion": None, "deviation_half_life": None, "share_reversion": None}
+    reversion = -float((now * change).sum()) / denom
+    total = float((change ** 2).sum())
+    half = float(np.log(0.5) / np.log(1.0 - reversion)) if 0.0 < reversion < 1.0 else None
+    return {"deviation_reversion": reversion, "deviation_half_life": half,
+            "share_reversion": 1.0 - float(((change + reversion * now) ** 2).sum()) / total if total > 0 else None}
+
+
 def _complete_transitions(values: torch.Tensor, mask: torch.Tensor, batches: torch.Tensor):
     """One-step changes [R, N, T-1] and their batches [R, T-1, M] over the transitions recorded for every run
     and test example (others are dropped). Returns (d, batches, number dropped)."""
@@ -299,6 +325,7 @@ def dynamics_report(run_dirs: Sequence[str | os.PathLike], train_samples=None, t
     rep["final_spread"] = float(np.mean([final[r][fmask[r]].std() for r in range(R)]))
     rep["final_rank_agreement"] = _rank_agreement(final) if fmask.all() else None
     rep.update(_batch_figures(rs, values, mask, train, groups))
+    rep.update(deviation_persistence(values, mask))
     return rep
 
 
@@ -352,7 +379,7 @@ def task_report(run_dirs: Sequence[str | os.PathLike], metrics: Sequence[str] = 
     explained under "other_metrics"."""
     rep = dynamics_report(run_dirs, train_samples, test_samples, metric=metrics[0], **kw)
     keep = ("metric_first", "metric_last", "frac_improved", "final_spread", "final_rank_agreement", "mse_mean",
-            "mse_batch", "share_explained", "share_mean_trajectory")
+            "mse_batch", "share_explained", "share_mean_trajectory", "deviation_reversion", "deviation_half_life")
     others = {}
     for m in metrics[1:]:
         r = dynamics_report(run_dirs, train_samples, test_samples, metric=m, **kw)
@@ -382,6 +409,11 @@ def format_report(rep: dict) -> list[str]:
                      f"{100 * rep['share_mean_trajectory']:.1f}% of it; the batch explains "
                      f"{100 * rep['share_explained']:.1f}% of what is left on held-out runs "
                      f"(MSE {rep['mse_mean']:.3g} -> {rep['mse_batch']:.3g}; by feature set: {per})")
+    if rep.get("deviation_reversion") is not None:
+        half = "n/a" if rep["deviation_half_life"] is None else f"{rep['deviation_half_life']:.1f} steps"
+        lines.append(f"a run's deviation from the mean trajectory: {100 * rep['deviation_reversion']:.1f}% of it "
+                     f"undone per recorded step (half-life {half}); this explains "
+                     f"{100 * rep['share_reversion']:.1f}% of the change beyond the mean trajectory")
     for m, r in rep.get("other_metrics", {}).items():
         share = "n/a" if r.get("share_explained") is None else f"{100 * r['share_explained']:.1f}%"
         lines.append(f"{m}: {r['metric_first']:.4f} -> {r['metric_last']:.4f}, better at the last step for "

@@ -131,3 +131,29 @@ def test_membership_and_group_counts():
     assert names == ["a", "b"] and g.tolist() == [[[2, 0], [0, 3]]]
     assert REP.default_groups([{"id": 0, "input": "q yes", "context": "q", "label": 1}]) == [1]
     assert REP.default_groups([{"id": i, "input": f"long text {i}", "context": ""} for i in range(8)]) is None
+
+
+@pytest.mark.parametrize("reversion", [0.0, 0.3, 0.8])
+def test_deviation_reversion_recovered(reversion):
+    """Runs that deviate from a shared curve by an AR(1) process: the report recovers the share undone per step."""
+    g = torch.Generator().manual_seed(1)
+    R, N, T = 24, 20, 40
+    curve = 1.0 + torch.exp(-torch.arange(T) / 10.0)
+    e = torch.zeros(R, N, T, dtype=torch.float64)
+    e[..., 0] = 0.1 * torch.randn(R, N, generator=g)
+    for t in range(1, T):
+        e[..., t] = (1 - reversion) * e[..., t - 1] + 0.01 * torch.randn(R, N, generator=g)
+    values = curve + e
+    mask = torch.ones(R, N, T, dtype=torch.bool)
+    rep = REP.deviation_persistence(values, mask)
+    assert rep["deviation_reversion"] == pytest.approx(reversion, abs=0.04)
+    if reversion == 0.3:
+        assert rep["deviation_half_life"] == pytest.approx(np.log(0.5) / np.log(0.7), rel=0.15)
+        assert 0.2 < rep["share_reversion"] < 0.9  # the fresh noise is the rest
+    if reversion == 0.0:
+        assert rep["deviation_half_life"] is None or rep["deviation_half_life"] > 15
+        assert rep["share_reversion"] < 0.05
+    # a step missing for one run is left out, not read
+    values[3, 2, 5] = float("nan")
+    mask[3, 2, 5] = False
+    assert REP.deviation_persistence(values, mask)["deviation_reversion"] == pytest.approx(reversion, abs=0.04)
