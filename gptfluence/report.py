@@ -265,11 +265,13 @@ def deviation_persistence(values: torch.Tensor, mask: torch.Tensor) -> dict:
     denom = float((now ** 2).sum())
     if values.shape[0] < 2 or denom == 0.0:
         return {"deviation_reversion": None, "deviation_half_life": None, "share_reversion": None}
-    reversion = -float((now * change).sum()) / denom
     total = float((change ** 2).sum())
+    if total <= 1e-10 * denom:  # the deviations never change (beyond float rounding): nothing to explain
+        return {"deviation_reversion": 0.0, "deviation_half_life": None, "share_reversion": None}
+    reversion = -float((now * change).sum()) / denom
     half = float(np.log(0.5) / np.log(1.0 - reversion)) if 0.0 < reversion < 1.0 else None
     return {"deviation_reversion": reversion, "deviation_half_life": half,
-            "share_reversion": 1.0 - float(((change + reversion * now) ** 2).sum()) / total if total > 0 else None}
+            "share_reversion": 1.0 - float(((change + reversion * now) ** 2).sum()) / total}
 
 
 def _complete_transitions(values: torch.Tensor, mask: torch.Tensor, batches: torch.Tensor):
@@ -411,9 +413,11 @@ def format_report(rep: dict) -> list[str]:
                      f"(MSE {rep['mse_mean']:.3g} -> {rep['mse_batch']:.3g}; by feature set: {per})")
     if rep.get("deviation_reversion") is not None:
         half = "n/a" if rep["deviation_half_life"] is None else f"{rep['deviation_half_life']:.1f} steps"
+        share = rep["share_reversion"]
         lines.append(f"a run's deviation from the mean trajectory: {100 * rep['deviation_reversion']:.1f}% of it "
-                     f"undone per recorded step (half-life {half}); this explains "
-                     f"{100 * rep['share_reversion']:.1f}% of the change beyond the mean trajectory")
+                     f"undone per recorded step (half-life {half})" + (
+                         "; it never changes" if share is None else
+                         f"; this explains {100 * share:.1f}% of the change beyond the mean trajectory"))
     for m, r in rep.get("other_metrics", {}).items():
         share = "n/a" if r.get("share_explained") is None else f"{100 * r['share_explained']:.1f}%"
         lines.append(f"{m}: {r['metric_first']:.4f} -> {r['metric_last']:.4f}, better at the last step for "

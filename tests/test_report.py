@@ -157,3 +157,16 @@ def test_deviation_reversion_recovered(reversion):
     values[3, 2, 5] = float("nan")
     mask[3, 2, 5] = False
     assert REP.deviation_persistence(values, mask)["deviation_reversion"] == pytest.approx(reversion, abs=0.04)
+
+
+def test_deviation_that_never_changes():
+    """Runs that differ by constant offsets: nothing is undone, no share to report, and the summary still prints."""
+    values = torch.linspace(1.0, 0.5, 10).repeat(3, 4, 1) + torch.tensor([0.0, 0.1, -0.1])[:, None, None]
+    rep = REP.deviation_persistence(values, torch.ones(3, 4, 10, dtype=torch.bool))
+    assert rep["deviation_reversion"] == 0.0 and rep["deviation_half_life"] is None
+    assert rep["share_reversion"] is None
+    line = REP.format_report({"metric": "loss", "runs": 3, "test_examples": 4,
+                              "steps": {"first": 1, "last": 10, "recorded": 10}, "metric_first": 1.0,
+                              "metric_last": 0.5, "frac_improved": 1.0, "final_spread": 0.0,
+                              "final_rank_agreement": None, **rep})[-1]
+    assert "0.0% of it undone" in line and "never changes" in line
