@@ -313,12 +313,14 @@ def _normal_equations(U, q, v, mask, m, e0_on: bool, gram: bool = True) -> dict:
     mk[..., 0] = 0
     y = (v - m[None]) * mk                                            # [R, N, T]
     e0 = (v[..., 0] - m[None, :, 0]) * mask[..., 0]                   # [R, N]
-    stats = {"b": torch.einsum("rzt,rta,zc->ac", y, U, q).reshape(-1)}
+    # contractions over test examples first: [R, T, K+1] intermediates, never [R, N, T, 2K, K+1]
+    stats = {"b": torch.einsum("rta,rtc->ac", U, torch.einsum("rzt,zc->rtc", y, q)).reshape(-1)}
     if gram:
         stats["A"] = _gram(U, q, mask)
     F = stats["b"].shape[0]
     if e0_on:
-        stats["Ak"] = torch.einsum("rzt,rta,zc,rz->act", mk, U, q, e0).reshape(F, -1)   # [F, T]
+        Yk = torch.einsum("rzt,zc->rtc", mk * e0[..., None], q)                          # [R, T, K+1]
+        stats["Ak"] = torch.einsum("rta,rtc->act", U, Yk).reshape(F, -1)                  # [F, T]
         stats["kk"] = torch.einsum("rzt,rz->t", mk, e0 ** 2)
         stats["bk"] = torch.einsum("rzt,rz->t", y, e0)
     stats["shape"] = (U.shape[-1], q.shape[-1])
