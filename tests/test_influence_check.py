@@ -214,3 +214,13 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     # the fully fixed training file has no flipped label left
     fixed = list((out / "work" / "fixed").rglob("*.json"))
     assert any(not any(json.loads(line).get("flipped") for line in open(p)) for p in fixed)
+    # own test points: the simulator-training runs recorded the test set and then every pool example (noisy label)
+    assert res["settings"]["own_test_points"] == "on"
+    (own,) = list((out / "work" / "data" / "own_test_points").glob("*.json"))
+    rows = [json.loads(line) for line in open(own)]
+    pool = [json.loads(line) for line in open(next((out / "work" / "data").rglob("*mislabelled*train*.json")))]
+    assert [r["id"] for r in rows] == list(range(6 + 8))
+    assert [r["input"] for r in rows[6:]] == [p["input"] for p in sorted(pool, key=lambda p: p["id"])]
+    assert all("label" not in r for r in rows[6:]) and all(isinstance(r["label"], int) for r in rows[:6])
+    traj = next((out / "work" / "runs").rglob("*_own/**/all_loss_trajectory.out"))
+    assert sorted(json.loads(line)["id"] for line in open(traj)) == list(range(14))

@@ -38,6 +38,10 @@ def build_parser():
     a("--target_seed", type=int, default=100, help="seed of the target run (whole pool) and its re-makes")
     a("--grad_steps", default=None, help="checkpoints with gradient features in the target run")
     a("--grad_dim", type=int, default=None, help="gradient feature size")
+    a("--own_test_points", choices=("on", "off"), default="on",
+      help="on: the simulator-training runs also record every pool example's own loss (its noisy label as the "
+           "target), so the simulators are fitted on examples taken as their own test points, as self-influence "
+           "asks; off: the clean test set only")
     a("--seed", type=int, default=0, help="seed of the random orders")
     a("--data_seed", type=int, default=0, help="seed of the task generator and of the label noise")
     experiment_flags(p, "mislabelled")

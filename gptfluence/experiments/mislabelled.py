@@ -4,7 +4,9 @@
      kept in "clean_label", "flipped" marks them); the test set keeps its true labels;
   2. simulator-training runs on the noisy pool (a sample of the pool per run, epochs * shot / sample epochs so that
      they have as many steps as the target run: the simulators roll out curricula of the length they were fitted
-     on), the simulators trained on them;
+     on), the simulators trained on them. With own_test_points (the default) these runs record, beside the test
+     set, every pool example's own loss on its (noisy) label: self-influence takes an example as its own test
+     point, and so the simulators are fitted on such points, flipped ones included, not only on clean test data;
   3. the TARGET run: the whole noisy pool (sample = shot), seed target_seed, with gradient features;
   4. every training example is ranked, most suspicious first, by
        the simulator's self-influence along the target run's curriculum,
@@ -121,15 +123,33 @@ def target_curriculum(args):
     return out
 
 
+def own_test_points_file(ws: Workspace, key: str, samples: list[dict], eval_file) -> str:
+    """The test file of the simulator-training runs with own test points: the test set (ids 0..n-1), then every
+    pool example as a test point of its own (id n + pool id, its noisy label as the target). The pool rows carry
+    no integer "label", so no label accuracy is computed over noisy labels."""
+    test = load_samples(eval_file)
+    rows = [*test, *({k: v for k, v in s.items() if k not in ("label", "clean_label", "flipped")}
+                     | {"id": len(test) + s["id"]} for s in samples)]
+    path = ws.root / "data" / "own_test_points" / f"{key.replace('/', '_')}.json"
+    if not path.is_file():
+        write_jsonl(path, rows)
+    return str(path)
+
+
 def simulator_scores(args, ckpt_dir: Path, sim_dirs: list[str]):
     """Self-influence [P] of every pool example along the target curriculum (remove mode, loss: > 0 = the
-    example lowers its own loss). Starts from the mean first test loss of the simulator-training runs."""
+    example lowers its own loss). Starts from the mean first loss of the pool examples as test points when the
+    runs recorded them (own test points), else of the test set, over the simulator-training runs."""
     from ..checkpoint import load_checkpoint, simulator_from_checkpoint
     from ..influence import self_influence
     from ..runs import load_runs
     sim = simulator_from_checkpoint(load_checkpoint(ckpt_dir)).eval()
     rs = load_runs(sim_dirs)
-    init = float(rs.values[..., 0][rs.mask[..., 0]].mean())
+    first, seen = rs.values[..., 0], rs.mask[..., 0]
+    own = rs.test_ids >= args.n_test
+    if bool(own.any()):
+        first, seen = first[:, own], seen[:, own]
+    init = float(first[seen].mean())
     res = self_influence(sim, target_curriculum(args), init)
     return torch.nan_to_num(res.final[0, :, 0].float(), nan=0.0), init
 
@@ -217,11 +237,14 @@ def run(ws: Workspace, args, out: Path) -> dict:
     flipped = {s["id"] for s in samples if s.get("flipped")}
     key = (f"{TASK}/mislabelled-{args.label_noise:g}_{Path(args.model).name}_shot{args.shot}_sample{args.sample}"
            f"_ep{args.epochs}_lr{args.lr:g}_nt{args.n_test}_ds{args.data_seed}")
-    sim_dirs = [d for _, d in sorted(ws.runs(key, run_spec(args, train_p, eval_p)).items())]
+    sim_key, sim_eval = key, eval_p
+    if args.own_test_points == "on":
+        sim_key, sim_eval = key + "_own", own_test_points_file(ws, key, samples, eval_p)
+    sim_dirs = [d for _, d in sorted(ws.runs(sim_key, run_spec(args, train_p, sim_eval)).items())]
     noisy = target_run(ws, args, train_p, eval_p, ws.root / "target" / key, grads=True)
     sim_scores = {}
     for m, method in SIMULATORS.items():
-        ckpt = ws.simulator(key, method, TASK, "loss", sim_dirs, (train_p, eval_p), 42, 1)
+        ckpt = ws.simulator(sim_key, method, TASK, "loss", sim_dirs, (train_p, sim_eval), 42, 1)
         sim_scores[m], init = simulator_scores(args, ckpt, sim_dirs)
     t_scores, ck_steps = tracin_self_influence(noisy["run_dir"], parse_num_checkpoints(None))
     orders = {**{m: rank(s) for m, s in sim_scores.items()}, "tracin_cp": rank(t_scores[:args.shot])}
@@ -238,7 +261,8 @@ def run(ws: Workspace, args, out: Path) -> dict:
 
     rows = [fraction_row(args, f, orders, flipped, fixed_run) for f in fractions]
     clean = fixed_run(flipped)
-    res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed"]},
+    res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed",
+                                                      "own_test_points"]},
            "n_flipped": len(flipped), "noisy": noisy, "clean": clean, "rows": rows, "simulator_init": init,
            "tracin_checkpoints": ck_steps, "re_made_runs": len(cache),
            "ranking": "descending self-influence (most suspicious first); random: shuffles",
