@@ -57,6 +57,9 @@ from .curricula import (
 from .io import DataError
 from .simulators.base import Simulator, batch_counts
 
+# the largest [R, T, chunk, N] block additive_influence builds at once (2^24 float64 = 128 MiB; a few live at once)
+ADDITIVE_CHUNK_ELEMENTS = 1 << 24
+
 # ----------------------------------------------------------------------------------------------
 # Conventions
 # ----------------------------------------------------------------------------------------------
@@ -254,25 +257,30 @@ def additive_influence(sim: Simulator, batches: torch.Tensor, init, test_rows, m
     s (beta_tau + d B_i(tau)) with d the count change and s = m / (m + d) when renormalize (the batch keeps its
     mean contribution; a batch emptied by the change adds nothing), else s = 1. Its change of the prediction at t
     is the cumulative sum of beta' - beta up to t: exact, no recurrence. Both trajectories are kept inside the
-    metric's range as the simulator's predictions are (sim.clip). Arguments and result as influence_from_factors.
+    metric's range as the simulator's predictions are (sim.clip). Arguments and result as influence_from_factors;
+    the training examples go in chunks of at most chunk_size, fewer when R x T x chunk x N would pass
+    ADDITIVE_CHUNK_ELEMENTS (the step tables B are built chunk by chunk: memory stays bounded at any P x N).
     """
     batches = as_runs(batches)
     R, T, _ = batches.shape
     P, N = sim.n_train, len(test_rows)
     check_ids(batches, P)
-    B = sim.step_tables(test_rows, T).to(dtype)                                         # [T, P, N]
     counts = batch_counts(batches.reshape(R * T, -1), P).reshape(R, T, P).to(dtype)
-    beta = torch.einsum("rtp,tpn->rtn", counts, B)                                      # [R, T, N]
+    step = max(1, min(chunk_size or P, ADDITIVE_CHUNK_ELEMENTS // max(1, R * T * N)))
+    beta = torch.zeros(R, T, N, dtype=dtype)                                            # [R, T, N]
+    for sl in _chunks(P, step):
+        ix = torch.arange(P)[sl]
+        beta += torch.einsum("rtp,tpn->rtn", counts[:, :, ix], sim.step_tables(test_rows, T, ix).to(dtype))
     raw = sim.predict(batches, as_init(init, R, N, torch.float32), test_rows, clip=False).to(dtype)  # [R, N, T]
     base = sim.clip(raw)
     delta, used = counterfactual_counts(batches, P, mode, insert_steps)
     sizes = batch_sizes(batches).to(dtype)
     idx = torch.arange(P) if train_idx is None else torch.as_tensor(train_idx)
     finals, means, trajs = [], [], []
-    for sl in _chunks(len(idx), chunk_size):
+    for sl in _chunks(len(idx), step):
         ix = idx[sl]
         d = delta[:, :, ix].to(dtype)                                                   # [R, T, p]
-        new = beta[:, :, None] + d[..., None] * B[:, ix][None]                          # [R, T, p, N]
+        new = beta[:, :, None] + d[..., None] * sim.step_tables(test_rows, T, ix).to(dtype)[None]  # [R, T, p, N]
         if renormalize:
             total = sizes[..., None] + d
             keep = torch.where(total > 0, sizes[..., None] / total.clamp(min=1e-12), torch.zeros_like(total))

@@ -114,6 +114,23 @@ def test_influence_is_exact_and_matches_edited_rollouts():
     assert own.final.shape == (1, sim.n_train, 1) and torch.isfinite(own.final).all()
 
 
+def test_influence_in_memory_bounded_chunks_is_the_same(monkeypatch):
+    """With the block budget so small that every training example is its own chunk (step tables built chunk by
+    chunk), influence is what one chunk of all examples gives."""
+    data, tr, te = toy(signal=0.3)
+    sim = AnchorSim(tr, te, k=4)
+    sim.fit_data(data)
+    init = data.values[:2, :, 0]
+    whole = I.influence(sim, data.batches[:2], init, data.test_rows, chunk_size=None, return_trajectory=True)
+    monkeypatch.setattr(I, "ADDITIVE_CHUNK_ELEMENTS", 1)
+    small = I.influence(sim, data.batches[:2], init, data.test_rows, return_trajectory=True)
+    assert float(whole.final.abs().max()) > 1e-3  # there is an effect to compare
+    for name in ("final", "trajectory", "baseline", "delta"):
+        assert torch.allclose(getattr(small, name), getattr(whole, name), rtol=0, atol=1e-12), name
+    rows = torch.tensor([3, 0, 7])
+    assert torch.allclose(sim.step_tables(data.test_rows, 7, rows), sim.step_tables(data.test_rows, 7)[:, rows])
+
+
 def test_predictions_stay_in_the_metric_range():
     data, tr, te = toy(signal=3.0)
     data.values.sub_(1.9)  # values near 0: an unclipped additive model would go below

@@ -203,12 +203,14 @@ class AnchorSim(FeatureSimulator):
         """Keep predictions inside the metric's valid range."""
         return _clip(pred, self.metric)
 
-    def step_tables(self, test_rows: torch.Tensor, T: int) -> torch.Tensor:
-        """B [T, P, N]: what each training example adds at each step (row t = 0 unused)."""
+    def step_tables(self, test_rows: torch.Tensor, T: int, train_rows: torch.Tensor | None = None) -> torch.Tensor:
+        """B [T, P, N]: what each training example (of train_rows, default all) adds at each step (row t = 0
+        unused)."""
         K = 2 * self.k
         s = torch.arange(T, dtype=D) / max(T - 1, 1)
-        base = self._p() @ self.W[:K] @ self._q(test_rows).T           # [P, N]
-        slope = self._p() @ self.W[K:] @ self._q(test_rows).T
+        p = self._p() if train_rows is None else self._p()[torch.as_tensor(train_rows, device=self.W.device)]
+        q = self._q(test_rows).T
+        base, slope = p @ self.W[:K] @ q, p @ self.W[K:] @ q           # [P, N] each
         return base[None] + s[:, None, None] * slope[None]
 
     def forget_test_examples(self, n_test: int) -> None:
