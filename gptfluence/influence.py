@@ -267,7 +267,7 @@ def additive_influence(sim: Simulator, batches: torch.Tensor, init, test_rows, m
     check_ids(batches, P)
     counts = batch_counts(batches.reshape(R * T, -1), P).reshape(R, T, P).to(dtype)
     step = max(1, min(chunk_size or P, ADDITIVE_CHUNK_ELEMENTS // max(1, R * T * N)))
-    beta = torch.zeros(R, T, N, dtype=dtype)                                            # [R, T, N]
+    beta = torch.zeros(R, T, N, dtype=dtype, device=counts.device)                      # [R, T, N]
     for sl in _chunks(P, step):
         ix = torch.arange(P)[sl]
         beta += torch.einsum("rtp,tpn->rtn", counts[:, :, ix], sim.step_tables(test_rows, T, ix).to(dtype))
