@@ -44,7 +44,7 @@ POOLINGS = ("cls", "mean", "last")
 _DEFAULT_ALIASES = ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 _DEFAULT_HUB_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: vectors of unpadded same-length batches (independent of the other texts)
 _DIGEST_BYTES = 16
 
 _HOW_TO_PROVIDE = (
@@ -298,16 +298,26 @@ def _forward(model, batch: dict) -> torch.Tensor:
 def encode_uncached(texts: Sequence[str], resolved: str, pooling: str, max_length: int,
                     batch_size: int, device: str, identity_key: str = "",
                     show_progress: bool = False) -> torch.Tensor:
-    """Encode distinct texts in length-sorted batches; FloatTensor [N, d] in the input order (CPU)."""
+    """Encode distinct texts; FloatTensor [N, d] in the input order (CPU).
+
+    A batch holds texts of the same token length only (at most batch_size of them), so nothing is padded and a
+    text's vector does not depend on which other texts were encoded with it: padded batches change the order of
+    float sums (differences of ~1e-6), and a cache filled over several calls would then hold vectors that depend
+    on its history, which a trained simulator can turn into visibly different results."""
     tokenizer, model = _load_encoder(resolved, device, identity_key)
     items = _tokenize(tokenizer, texts, _max_positions(model, max_length))
     order = sorted(range(len(items)), key=lambda i: (-len(items[i]["input_ids"]), i))
     dim = _hidden_width(model)
     out = torch.empty(len(items), dim, dtype=torch.float32)
     from tqdm.auto import tqdm
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc="embedding", unit="batch", disable=not show_progress or len(starts) < 2):
-        idx = order[start:start + batch_size]
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and \
+                len(items[batches[-1][0]]["input_ids"]) == len(items[i]["input_ids"]):
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    for idx in tqdm(batches, desc="embedding", unit="batch", disable=not show_progress or len(batches) < 2):
         batch = _pad_batch([items[i] for i in idx], tokenizer.pad_token_id, device)
         hidden = _forward(model, batch)
         out[idx] = pool_hidden(hidden, batch["attention_mask"], pooling).float().cpu()
@@ -439,7 +449,7 @@ def embed_texts(texts: Sequence[str], encoder: str = DEFAULT_ENCODER, pooling: s
     encoder: name, local folder or hub name (see resolve_encoder). pooling: "cls"
     (last_hidden_state[:, 0], as released), "mean" (attention-masked mean) or "last"
     (hidden state of the last real token; for causal LMs). Texts longer than max_length
-    tokens are truncated. Texts are encoded in batches of batch_size sorted by length;
+    tokens are truncated. Texts are encoded in batches of up to batch_size texts of one token length;
     each distinct text once per (encoder identity, pooling, max_length), cached under
     cache_dir (None: no cache). Raises EncoderError if the encoder cannot be loaded.
     """

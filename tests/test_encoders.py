@@ -75,6 +75,19 @@ def test_default_batched_equals_one_at_a_time(pooling):
     assert torch.allclose(permuted, batched[perm], atol=1e-5)
 
 
+def test_a_vector_does_not_depend_on_the_other_texts(monkeypatch):
+    """Batches hold texts of one token length (no padding): each vector is bit for bit the one the text gets on
+    its own, whatever else is encoded with it, so a cache filled over many calls does not depend on its history."""
+    same_length = ["A man is eating food.", "A dog is eating food.", "A cat is eating fish."]
+    texts = TEXTS + same_length
+    calls = CallCounter(monkeypatch)
+    together = E.embed_texts(texts, batch_size=64, cache_dir=None, show_progress=False)
+    lengths = {len(ids) for ids in E._load_encoder(E.resolve_encoder(), "cpu", "")[0](texts)["input_ids"]}
+    assert calls.calls == len(lengths) < len(texts)  # one batch per token length, not one per text
+    assert torch.equal(together, one_at_a_time(texts))
+    assert torch.equal(E.embed_texts(same_length[1:], cache_dir=None, show_progress=False), together[-2:])
+
+
 def test_cls_matches_direct_model_call_and_is_semantic():
     from transformers import AutoModel, AutoTokenizer
     path = E.resolve_encoder()
@@ -92,20 +105,21 @@ def test_cls_matches_direct_model_call_and_is_semantic():
 
 def test_cache_hit_append_and_duplicates(tmp_path, monkeypatch):
     counter = CallCounter(monkeypatch)
-    texts = TEXTS[:4] + [TEXTS[0]]  # one duplicate
+    texts = ["A man is eating food.", "A dog is eating food.", "A cat is eating fish.", "Yes",
+             "A man is eating food."]  # one duplicate; three texts of one token length
     first = E.embed_texts(texts, batch_size=2, cache_dir=tmp_path, show_progress=False)
-    assert counter.rows == 4 and counter.calls == 2  # duplicate encoded once, batches of 2
+    assert counter.rows == 4 and counter.calls == 3  # duplicate encoded once; batches of <= 2 of one length
     assert torch.equal(first[0], first[4])
     files = list(tmp_path.glob("*.pt"))
     assert len(files) == 1 and files[0].name.startswith("all-MiniLM-L6-v2-cls-512-")
 
     monkeypatch.setattr(E, "_load_encoder", lambda *a: pytest.fail("model loaded on a warm cache"))
     again = E.embed_texts(texts, batch_size=2, cache_dir=tmp_path, show_progress=False)
-    assert torch.equal(again, first) and counter.calls == 2
+    assert torch.equal(again, first) and counter.calls == 3
     monkeypatch.undo()
 
     counter = CallCounter(monkeypatch)
-    more = E.embed_texts([TEXTS[4], TEXTS[1]], cache_dir=tmp_path, show_progress=False)
+    more = E.embed_texts([TEXTS[4], texts[1]], cache_dir=tmp_path, show_progress=False)
     assert counter.rows == 1  # only the new text is encoded
     assert torch.equal(more[1], first[1])
     data = torch.load(files[0], weights_only=True)
