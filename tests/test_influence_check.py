@@ -224,3 +224,7 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     assert all("label" not in r for r in rows[6:]) and all(isinstance(r["label"], int) for r in rows[:6])
     traj = next((out / "work" / "runs").rglob("*_own/**/all_loss_trajectory.out"))
     assert sorted(json.loads(line)["id"] for line in open(traj)) == list(range(14))
+    # the reference ranking by the pool examples' own final loss: every flipped label found once all is checked
+    found = [r["found_by_own_final_loss"] for r in res["rows"]]
+    assert 0.0 <= found[0] <= 1.0 and found[-1] == 1.0
+    assert "own final loss" in (out / "table.md").read_text()

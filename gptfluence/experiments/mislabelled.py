@@ -154,6 +154,21 @@ def simulator_scores(args, ckpt_dir: Path, sim_dirs: list[str]):
     return torch.nan_to_num(res.final[0, :, 0].float(), nan=0.0), init
 
 
+def own_loss_scores(args, sim_dirs: list[str]):
+    """Each pool example's own final loss (on its noisy label), averaged over the simulator-training runs that
+    recorded it as a test point: [P], or None without own test points. No simulator: a reference for how much
+    the runs themselves separate the flipped labels."""
+    from ..runs import load_runs
+    rs = load_runs(sim_dirs)
+    own = rs.test_ids >= args.n_test
+    if not bool(own.any()):
+        return None
+    last, seen = rs.values[:, own, -1].double(), rs.mask[:, own, -1]
+    scores = torch.zeros(args.shot, dtype=torch.float64)
+    scores[rs.test_ids[own] - args.n_test] = (last * seen).sum(0) / seen.sum(0).clamp(min=1)
+    return scores
+
+
 def rank(scores) -> list[int]:
     """Ids in descending score order (ties: lower id first)."""
     return sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
@@ -170,7 +185,7 @@ def write_table(path: Path, res: dict) -> str:
              f"Test accuracy (test loss) of the noisy target run: {res['noisy']['accuracy']:.3f} "
              f"({res['noisy']['loss']:.4f}); with every label fixed: {res['clean']['accuracy']:.3f} "
              f"({res['clean']['loss']:.4f}). Random: found = mean over {s['n_shuffles']} shuffles, accuracy = "
-             f"mean over {s['random_runs']} of them (re-made runs).", "",
+             f"mean over {s['random_runs']} of them (re-made runs)." + _own_loss_line(res), "",
              "| fraction checked | " + " | ".join(f"found: {LABELS[m]}" for m in METHODS) + " | "
              + " | ".join(f"acc: {LABELS[m]}" for m in METHODS) + " | "
              + " | ".join(f"test loss: {LABELS[m]}" for m in METHODS) + " |",
@@ -183,6 +198,14 @@ def write_table(path: Path, res: dict) -> str:
     with atomic_open(path, "w") as f:
         f.write(text)
     return text
+
+
+def _own_loss_line(res: dict) -> str:
+    found = [r.get("found_by_own_final_loss") for r in res["rows"]]
+    if any(f is None for f in found):
+        return ""
+    return (" No simulator, for reference: ranked by their own final loss in the simulator-training runs, the "
+            "examples found would be " + ", ".join(f"{f:.3f}" for f in found) + " at the fractions below.")
 
 
 def plot(path: Path, res: dict) -> None:
@@ -260,6 +283,11 @@ def run(ws: Workspace, args, out: Path) -> dict:
         return cache[name]
 
     rows = [fraction_row(args, f, orders, flipped, fixed_run) for f in fractions]
+    own_loss = own_loss_scores(args, sim_dirs)
+    if own_loss is not None:
+        order = rank(own_loss)
+        for row in rows:
+            row["found_by_own_final_loss"] = found_fraction(order, row["n_checked"], flipped)
     clean = fixed_run(flipped)
     res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed",
                                                       "own_test_points"]},
