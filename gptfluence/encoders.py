@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import re
+from itertools import groupby
 from pathlib import Path
 from typing import Sequence
 
@@ -310,13 +311,9 @@ def encode_uncached(texts: Sequence[str], resolved: str, pooling: str, max_lengt
     dim = _hidden_width(model)
     out = torch.empty(len(items), dim, dtype=torch.float32)
     from tqdm.auto import tqdm
-    batches: list[list[int]] = []
-    for i in order:
-        if batches and len(batches[-1]) < batch_size and \
-                len(items[batches[-1][0]]["input_ids"]) == len(items[i]["input_ids"]):
-            batches[-1].append(i)
-        else:
-            batches.append([i])
+    batches = [group[k:k + batch_size]
+               for _, same in groupby(order, key=lambda i: len(items[i]["input_ids"]))
+               for group in [list(same)] for k in range(0, len(group), batch_size)]
     for idx in tqdm(batches, desc="embedding", unit="batch", disable=not show_progress or len(batches) < 2):
         batch = _pad_batch([items[i] for i in idx], tokenizer.pad_token_id, device)
         hidden = _forward(model, batch)

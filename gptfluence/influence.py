@@ -235,7 +235,7 @@ def influence(sim: Simulator, batches: torch.Tensor, init, test_rows=None, **kw)
     examples' values at the first recorded step (number, [N] or [R, N]); test_rows [N]: the simulator's
     test rows (default all). Keyword arguments as influence_from_factors (mode, higher_is_better,
     insert_steps, train_idx, chunk_size, return_trajectory, dtype). Simulators that are additive in the
-    batches (step_tables) take the exact closed form of additive_influence.
+    batches (effect_factors) take the exact closed form of additive_influence.
     """
     test_rows = torch.arange(sim.n_test) if test_rows is None else torch.as_tensor(test_rows, dtype=torch.long)
     if getattr(sim, "additive", False):
@@ -251,7 +251,8 @@ def additive_influence(sim: Simulator, batches: torch.Tensor, init, test_rows, m
                        chunk_size: int | None = 256, return_trajectory: bool = False, renormalize: bool = True,
                        dtype=torch.float64) -> InfluenceResult:
     """Influence for a simulator whose prediction adds up what each step's batch contributes,
-    sum_{tau <= t} beta_tau(z') with beta_tau = sum_{i in c_tau} B_i(z', tau) (sim.step_tables -> B [T, P, N]).
+    sum_{tau <= t} beta_tau(z') with beta_tau = sum_{i in c_tau} B_i(z', tau) and B_i(z', tau) = base[i, z'] +
+    s[tau] slope[i, z'] (sim.effect_factors).
 
     The counterfactual of example i changes only the batches it is in (or is inserted into): beta'_tau =
     s (beta_tau + d B_i(tau)) with d the count change and s = m / (m + d) when renormalize (the batch keeps its
@@ -259,18 +260,16 @@ def additive_influence(sim: Simulator, batches: torch.Tensor, init, test_rows, m
     is the cumulative sum of beta' - beta up to t: exact, no recurrence. Both trajectories are kept inside the
     metric's range as the simulator's predictions are (sim.clip). Arguments and result as influence_from_factors;
     the training examples go in chunks of at most chunk_size, fewer when R x T x chunk x N would pass
-    ADDITIVE_CHUNK_ELEMENTS (the step tables B are built chunk by chunk: memory stays bounded at any P x N).
+    ADDITIVE_CHUNK_ELEMENTS (the step tables B [T, P, N] are never built whole: memory stays bounded at any P x N).
     """
     batches = as_runs(batches)
     R, T, _ = batches.shape
     P, N = sim.n_train, len(test_rows)
     check_ids(batches, P)
     counts = batch_counts(batches.reshape(R * T, -1), P).reshape(R, T, P).to(dtype)
+    base_f, slope_f, s = (x.to(counts.device, dtype) for x in sim.effect_factors(test_rows, T))  # [P, N], [P, N], [T]
+    beta = counts @ base_f + s[:, None] * (counts @ slope_f)                             # [R, T, N]
     step = max(1, min(chunk_size or P, ADDITIVE_CHUNK_ELEMENTS // max(1, R * T * N)))
-    beta = torch.zeros(R, T, N, dtype=dtype, device=counts.device)                      # [R, T, N]
-    for sl in _chunks(P, step):
-        ix = torch.arange(P)[sl]
-        beta += torch.einsum("rtp,tpn->rtn", counts[:, :, ix], sim.step_tables(test_rows, T, ix).to(dtype))
     raw = sim.predict(batches, as_init(init, R, N, torch.float32), test_rows, clip=False).to(dtype)  # [R, N, T]
     base = sim.clip(raw)
     delta, used = counterfactual_counts(batches, P, mode, insert_steps)
@@ -280,7 +279,8 @@ def additive_influence(sim: Simulator, batches: torch.Tensor, init, test_rows, m
     for sl in _chunks(len(idx), step):
         ix = idx[sl]
         d = delta[:, :, ix].to(dtype)                                                   # [R, T, p]
-        new = beta[:, :, None] + d[..., None] * sim.step_tables(test_rows, T, ix).to(dtype)[None]  # [R, T, p, N]
+        B = base_f[ix][None] + s[:, None, None] * slope_f[ix][None]                     # [T, p, N]
+        new = beta[:, :, None] + d[..., None] * B[None]                                 # [R, T, p, N]
         if renormalize:
             total = sizes[..., None] + d
             keep = torch.where(total > 0, sizes[..., None] / total.clamp(min=1e-12), torch.zeros_like(total))

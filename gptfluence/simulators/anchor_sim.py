@@ -24,7 +24,7 @@ whether e_0 is used at all, are chosen by K-fold cross-validation over training 
 recomputed without the held-out fold). The candidates include W = 0: when the batches explain nothing that
 generalises to held-out runs, the simulator is the mean trajectory (with or without e_0).
 
-The model is additive in the batches: influence is exact and closed form (see step_tables), and an example's
+The model is additive in the batches: influence is exact and closed form (see effect_factors), and an example's
 effect does not depend on the path. Predictions are kept inside the metric's valid range (loss >= 0, BLEU in
 [0, 100], ROUGE in [0, 1]).
 """
@@ -203,15 +203,13 @@ class AnchorSim(FeatureSimulator):
         """Keep predictions inside the metric's valid range."""
         return _clip(pred, self.metric)
 
-    def step_tables(self, test_rows: torch.Tensor, T: int, train_rows: torch.Tensor | None = None) -> torch.Tensor:
-        """B [T, P, N]: what each training example (of train_rows, default all) adds at each step (row t = 0
-        unused)."""
+    def effect_factors(self, test_rows: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(base [P, N], slope [P, N], s [T]): what training example i adds to test row n at step t is
+        base[i, n] + s[t] slope[i, n], kept as two [P, N] tables (a [T, P, N] one would not fit at scale)."""
         K = 2 * self.k
-        s = torch.arange(T, dtype=D) / max(T - 1, 1)
-        p = self._p() if train_rows is None else self._p()[torch.as_tensor(train_rows, device=self.W.device)]
-        q = self._q(test_rows).T
-        base, slope = p @ self.W[:K] @ q, p @ self.W[K:] @ q           # [P, N] each
-        return base[None] + s[:, None, None] * slope[None]
+        p, q = self._p(), self._q(test_rows).T
+        s = torch.arange(T, dtype=D, device=p.device) / max(T - 1, 1)
+        return p @ self.W[:K] @ q, p @ self.W[K:] @ q, s
 
     def forget_test_examples(self, n_test: int) -> None:
         self.mean = torch.full((n_test, self.steps.numel()), float("nan"), device=self.mean.device)
@@ -222,7 +220,7 @@ class AnchorSim(FeatureSimulator):
             self.forget_test_examples(test_emb.shape[0])
 
     def factor_tables(self, test_idx):
-        raise DataError("anchor_sim has step-dependent factors: use step_tables (gptfluence.influence does)")
+        raise DataError("anchor_sim has step-dependent factors: use effect_factors (gptfluence.influence does)")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
