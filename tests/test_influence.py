@@ -400,3 +400,18 @@ def test_removal_that_empties_a_batch_means_no_update():
     v1 = base[1]
     without = 0.9 * v1 + 0.1  # step 3 applied to the unchanged value
     assert res.final[0, 2, 0].item() == pytest.approx((without - base[-1]).item(), abs=1e-6)
+
+
+def test_table_says_why_it_is_empty(capsys):
+    """A simulator whose predictions ignore the batches (e.g. anchor_sim with W = 0) gives all-zero influence: the
+    table says so instead of printing empty rankings."""
+    from gptfluence.pipeline.influence import print_table
+    row = {"test_id": 3, "test_text": "a test", "baseline_final": 0.5, "helpful": [], "harmful": []}
+    print_table([row], "influence > 0 = helps", "header", 40)
+    out = capsys.readouterr().out
+    assert "every influence is 0" in out and "no training example changes this prediction" in out
+    assert "helpful id" not in out
+    hit = dict(row, helpful=[{"train_id": 7, "score": 0.25, "text": "helps"}])
+    print_table([row, hit], "influence > 0 = helps", "header", 40)
+    out = capsys.readouterr().out
+    assert "every influence is 0" not in out and "+0.25" in out and out.count("no training example") == 1

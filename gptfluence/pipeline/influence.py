@@ -199,9 +199,16 @@ def clip(text: str, n: int) -> str:
 def print_table(results: list[dict], convention: str, header: str, chars: int) -> None:
     print(header)
     print(f"sign convention: {convention}")
+    if results and not any(r["helpful"] or r["harmful"] for r in results):
+        print("every influence is 0: the simulator predicts the same trajectories whatever the batches (anchor_sim "
+              "does so when cross-validation finds that the batches of its training runs explain nothing that "
+              "holds on held-out runs; its log and checkpoint say which ridge strength it chose)")
     for r in results:
         name = f"test id {r['test_id']}" if r["test_id"] is not None else f"test text {r['index']}"
         print(f"\n{name} (baseline final {r['baseline_final']:.4g}): {clip(r['test_text'], chars)}")
+        if not (r["helpful"] or r["harmful"]):
+            print("  no training example changes this prediction")
+            continue
         print(f"  {'rank':>4}  {'helpful id':>10} {'score':>11}  {'harmful id':>10} {'score':>11}  helpful text")
         for k in range(max(len(r["helpful"]), len(r["harmful"]))):
             h = r["helpful"][k] if k < len(r["helpful"]) else None
