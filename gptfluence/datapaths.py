@@ -49,7 +49,10 @@ def expand_runs(patterns, what: str, must_exist: bool = True) -> list[str]:
         for h in hits:
             if must_exist and not os.path.isdir(h):
                 raise DataError(f"{what}: {h}: run directory not found (expected a processed run dir with "
-                                "train_samples_id.json and all_<metric>_trajectory.out)")
+                                "train_samples_id.json and all_<metric>_trajectory.out; the scripts' default paths "
+                                "are the GPTDynamics download's layout: extract it (README), or pass your runs with "
+                                "--data_paths_dict, e.g. those utils/make_runs.py or `bash reproduce.sh 0` make "
+                                "offline)")
         out.extend(hits)
     return out
 
