@@ -87,6 +87,9 @@ def _runs_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--exclude_ids", type=str, default=None,
                    help="remove these training ids from every batch of each seed's curriculum, e.g. 3,17,40-45 "
                         "(counterfactual re-runs; use another --output_dir)")
+    g.add_argument("--swap_steps", type=str, default=None,
+                   help="A,B: swap the batches of steps A and B (1-based) of each seed's curriculum, the same "
+                        "examples in another order (how chaotic is training? use another --output_dir)")
     g.add_argument("--epochs", type=int, default=4, help="epochs over the K sampled examples")
     g.add_argument("--lr", type=float, default=1e-3,
                    help="peak learning rate (linear decay to 0, no warm-up). The paper used 5e-7 on a Pythia-410M "
@@ -166,7 +169,8 @@ def spec_from_args(args):
                    append_eos=not args.no_eos, shot=args.shot, sample=args.sample, bs=args.bs, epochs=args.epochs,
                    lr=args.lr, weight_decay=args.weight_decay, loss_last_token=args.loss_last_token,
                    record_interval=args.record_interval, pool_ids=_id_list(args.pool_ids),
-                   exclude_ids=_id_list(args.exclude_ids), metrics=metrics, do_sample=args.do_sample, top_p=args.top_p,
+                   exclude_ids=_id_list(args.exclude_ids), swap_steps=_id_list(args.swap_steps), metrics=metrics,
+                   do_sample=args.do_sample, top_p=args.top_p,
                    temperature=args.temperature, gen_len_factor=args.gen_len_factor, grad_features=args.grad_features,
                    grad_steps=args.grad_steps, grad_dim=args.grad_dim, grad_seed=args.grad_seed,
                    output_dir=args.output_dir, device=args.device, bf16=args.bf16, tf32=args.tf32,

@@ -42,9 +42,9 @@ def metrics_of(task: str) -> list[str]:
     return ["loss", "bleu", "rougeL"] if is_generation_task(task) else ["loss"]
 
 
-def task_runs(ws: Workspace, args, task: str) -> tuple[list, list, tuple, str]:
-    """One task's runs of a preset, made (resumably) and preprocessed: (training + validation run dirs, held-out
-    run dirs, sample files, work key). Gradient features are recorded at 10 checkpoints for TracIn-CP."""
+def preset_run_spec(ws: Workspace, args, task: str):
+    """(RunSpec, work key, sample files) of one task's runs of a preset. Gradient features are recorded at 10
+    checkpoints for TracIn-CP."""
     from ..pipeline import RunSpec
     from ..tasks import PAPER_TEST_SIZES
     n_test = args.n_test or PAPER_TEST_SIZES[task]
@@ -54,6 +54,13 @@ def task_runs(ws: Workspace, args, task: str) -> tuple[list, list, tuple, str]:
     spec = RunSpec(task=task, seeds=list(range(1, args.runs + 1)), train_file=sample_files[0],
                    eval_file=sample_files[1], model=args.model, shot=args.shot, sample=args.sample, bs=args.bs,
                    epochs=args.epochs, lr=args.make_lr, grad_features=True, grad_steps="10")
+    return spec, key, sample_files
+
+
+def task_runs(ws: Workspace, args, task: str) -> tuple[list, list, tuple, str]:
+    """One task's runs of a preset, made (resumably) and preprocessed: (training + validation run dirs, held-out
+    run dirs, sample files, work key)."""
+    spec, key, sample_files = preset_run_spec(ws, args, task)
     train, test = split_runs(ws.runs(key, spec), args.test_runs, args.valid_num)
     return train, test, sample_files, key
 

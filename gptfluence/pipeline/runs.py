@@ -75,6 +75,7 @@ class RunSpec:
     record_interval: int = 1
     pool_ids: list | None = None
     exclude_ids: list | None = None
+    swap_steps: list | None = None
     metrics: bool | None = None
     do_sample: bool = False
     top_p: float = 0.95
@@ -147,7 +148,8 @@ def run_settings(s: RunSpec, train_p: Path, eval_p: Path) -> dict:
             "do_sample": s.do_sample, "top_p": s.top_p, "temperature": s.temperature,
             "gen_len_factor": s.gen_len_factor, "grad_features": s.grad_features, "grad_steps": s.grad_steps,
             "grad_dim": s.grad_dim, "grad_seed": s.grad_seed, "bf16": s.bf16, "tf32": s.tf32,
-            "eval_batch_size": s.eval_batch_size, "pool_ids": s.pool_ids, "exclude_ids": s.exclude_ids}
+            "eval_batch_size": s.eval_batch_size, "pool_ids": s.pool_ids, "exclude_ids": s.exclude_ids,
+            "swap_steps": s.swap_steps}
 
 
 def launcher_shard(seeds: list[int]) -> tuple[list[int], int, int]:
@@ -199,7 +201,7 @@ def make_runs(spec: RunSpec) -> list[Path]:
         raise DataError(f"--shot {spec.shot} is larger than the training file {train_p} ({len(train)} samples)")
     settings = run_settings(spec, train_p, eval_p)
     runmaker.make_curriculum(spec.shot, spec.sample, spec.bs, spec.epochs, spec.seeds[0], spec.pool_ids,
-                             spec.exclude_ids)  # bad pool / exclude ids fail here, before any work
+                             spec.exclude_ids, spec.swap_steps)  # bad pool / exclude / swap fail here, before any work
     runmaker.check_output_dir(spec.output_dir, settings)
     seeds, rank, world = launcher_shard(spec.seeds)
     device = _device(spec, world)

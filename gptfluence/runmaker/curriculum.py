@@ -10,14 +10,17 @@ from ..io import DataError
 
 
 def make_curriculum(shot: int, sample: int, bs: int, epochs: int, seed: int,
-                    pool_ids: Sequence[int] | None = None, exclude_ids: Sequence[int] | None = None) -> list[list[int]]:
+                    pool_ids: Sequence[int] | None = None, exclude_ids: Sequence[int] | None = None,
+                    swap_steps: Sequence[int] | None = None) -> list[list[int]]:
     """The batches of one run: K = `sample` ids drawn from the pool without replacement,
     shuffled anew every epoch, cut into batches of `bs` (a last partial batch is kept).
 
     pool_ids: draw only from these pool positions (default range(shot)), e.g. one half of the
     pool for the unseen-data experiments. exclude_ids: remove these from every batch of the
     curriculum the seed gives (a counterfactual re-run: the other examples keep their steps;
-    a batch can shrink, or become empty, in which case that step makes no update).
+    a batch can shrink, or become empty, in which case that step makes no update). swap_steps (a, b), 1-based:
+    the batches of steps a and b trade places, every other step unchanged (the same examples, as often, in a
+    different order: the smallest change of a curriculum, used to measure how chaotic the training is).
     """
     candidates = list(range(shot)) if pool_ids is None else [int(i) for i in pool_ids]
     bad = [i for i in candidates if not 0 <= i < shot]
@@ -35,6 +38,12 @@ def make_curriculum(shot: int, sample: int, bs: int, epochs: int, seed: int,
     if exclude_ids:
         drop = set(int(i) for i in exclude_ids)
         batches = [[i for i in b if i not in drop] for b in batches]
+    if swap_steps:
+        if len(swap_steps) != 2 or not all(1 <= int(x) <= len(batches) for x in swap_steps):
+            raise DataError(f"--swap_steps {list(swap_steps)}: expected two steps in 1..{len(batches)} "
+                            f"(the run has {len(batches)} steps)")
+        a, b = (int(x) - 1 for x in swap_steps)
+        batches[a], batches[b] = batches[b], batches[a]
     return batches
 
 def format_lr(lr: float) -> str:

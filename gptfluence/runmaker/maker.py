@@ -63,7 +63,7 @@ DONE_FILE = "run_done.json"
 RESULT_KEYS = ("task", "model", "model_seed", "train_sha", "eval_sha", "shot", "sample", "bs", "epochs", "lr",
                "weight_decay", "loss_last_token", "append_eos", "max_len", "record_interval", "metrics",
                "do_sample", "top_p", "temperature", "gen_len_factor", "grad_features", "grad_steps", "grad_dim",
-               "grad_seed", "bf16", "tf32", "pool_ids", "exclude_ids")
+               "grad_seed", "bf16", "tf32", "pool_ids", "exclude_ids", "swap_steps")
 
 def is_generation_task(task: str) -> bool:
     """True for the tasks whose outputs are scored with BLEU / ROUGE (webnlg*, wmt16_de_en*)."""
@@ -178,7 +178,7 @@ class RunMaker:
         self.model.load_state_dict(self.base_state)
         torch.manual_seed(seed)
         batches = make_curriculum(s["shot"], s["sample"], s["bs"], s["epochs"], seed, s.get("pool_ids"),
-                                  s.get("exclude_ids"))
+                                  s.get("exclude_ids"), s.get("swap_steps"))
         T = len(batches)
         grad_steps = set(parse_grad_steps(s["grad_steps"], T)) if s["grad_features"] else set()
         opt = torch.optim.AdamW(self.model.parameters(), lr=s["lr"], betas=(0.9, 0.999), eps=1e-6,
