@@ -76,6 +76,8 @@ def chaos_share(all_runs: torch.Tensor, originals: torch.Tensor, remade: torch.T
             "chaos_share": d_all / v_all if v_all > 0 else math.nan,
             "between_run_variance_last": v_last, "swap_half_sq_change_last": d_last,
             "chaos_share_last": d_last / v_last if v_last > 0 else math.nan,
+            "chaos_share_per_run": [(half_sq[r, 1:].mean() / v_all).item() if v_all > 0 else math.nan
+                                    for r in range(half_sq.shape[0])],
             "max_abs_change": (remade - originals).abs().max().item()}
 
 
@@ -129,13 +131,18 @@ def write_table(results: list[dict], args) -> str:
             "Between-run variance V: of the test loss over the preset's runs; swap change D: (swapped - original)^2 "
             "/ 2; chaos share D / V: 0 = the swap changes nothing, 1 = the swapped run is as far from its original "
             "as an unrelated run. Steps 2..T and the last step.\n\n"
-            "| task | runs x steps | V | D | chaos share | V (last step) | D (last step) | chaos share (last step) "
-            "| identical re-make: max difference |\n|---|---|---|---|---|---|---|---|---|\n")
+            "| task | runs x steps | V | D | chaos share (per re-made run) | V (last step) | D (last step) "
+            "| chaos share (last step) | identical re-make: max difference |\n|---|---|---|---|---|---|---|---|---|\n")
     rows = [f"| {r['task']} | {r['runs']} x {r['steps']} | {r['between_run_variance']:.3g} | "
-            f"{r['swap_half_sq_change']:.3g} | {r['chaos_share']:.2f} | {r['between_run_variance_last']:.3g} | "
+            f"{r['swap_half_sq_change']:.3g} | {r['chaos_share']:.2f} ({_span(r['chaos_share_per_run'])}) | "
+            f"{r['between_run_variance_last']:.3g} | "
             f"{r['swap_half_sq_change_last']:.3g} | {r['chaos_share_last']:.2f} | {r['control_max_abs_diff']:.1e} |"
             for r in results]
     return head + "\n".join(rows) + "\n"
+
+
+def _span(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}" if len(values) > 1 else "one run"
 
 
 def run(ws, args, out: Path) -> tuple[str, dict]:
