@@ -526,12 +526,46 @@ class TextEncoder:
         return f"TextEncoder({self.name!r}, pooling={self.pooling!r}, max_length={self.max_length})"
 
 
+#: feature-hashing buckets per part (context, target, whole input) of the lexical features
+LEXICAL_BUCKETS = 1024
+LEXICAL_DIM = 3 * LEXICAL_BUCKETS
+
+
+def _target(sample: dict) -> str:
+    """The target: `input` without the `context` prefix (the whole input when there is no context)."""
+    t = sample["input"][len(sample.get("context", "")):] if sample.get("context") else sample["input"]
+    return t if t.strip() else sample["input"]
+
+
+def lexical_features(samples: Sequence[dict], buckets: int = LEXICAL_BUCKETS) -> torch.Tensor:
+    """[N, 3 * buckets] float32: each sample's lower-cased word counts of its context (prompt), its target and its
+    whole input, each part feature-hashed into `buckets` signed buckets (blake2b of the word: stable across
+    processes) and L2-normalised (a part without words is 0). The dot product of two samples' parts approximates
+    the cosine similarity of their bags of words (hash collisions add a small zero-mean error)."""
+    out = torch.zeros(len(samples), 3 * buckets)
+    memo: dict[str, tuple[int, float]] = {}
+    for n, s in enumerate(samples):
+        for part, text in enumerate((s.get("context", ""), _target(s), s["input"])):
+            row = out[n, part * buckets:(part + 1) * buckets]
+            for word in re.findall(r"\w+", text.lower()):
+                if word not in memo:
+                    h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+                    memo[word] = (h % buckets, 1.0 if (h >> 32) & 1 else -1.0)
+                b, sign = memo[word]
+                row[b] += sign
+            norm = row.norm()
+            if norm > 0:
+                row /= norm
+    return out
+
+
 def embed_samples(samples: Sequence[dict], setting: dict, cache_dir: str | os.PathLike | None = "default",
                   device="cpu", show_progress: bool = True) -> torch.Tensor:
     """Embeddings of the samples for an encoder setting {"encoder", "pooling", "max_length"[, "texts"]} (as stored
     in checkpoints; see embed_texts): [N, d] of each sample's `input` (prompt + target), or with
     texts = "input+target" [N, 2d], the input's embedding followed by the target's (`input` without the `context`
-    prefix; a sample without a context uses its whole input as the target)."""
+    prefix; a sample without a context uses its whole input as the target); "input+target+lexical" [N, 2d +
+    LEXICAL_DIM]: those followed by lexical_features (hashed bags of words; no encoder involved)."""
     def embed(texts):
         return embed_texts(texts, encoder=setting["encoder"], pooling=setting["pooling"],
                            max_length=setting["max_length"], cache_dir=cache_dir, device=str(device),
@@ -539,6 +573,11 @@ def embed_samples(samples: Sequence[dict], setting: dict, cache_dir: str | os.Pa
     inputs = embed([s["input"] for s in samples])
     if setting.get("texts", "input") == "input":
         return inputs
-    targets = [s["input"][len(s.get("context", "")):] if s.get("context") else s["input"] for s in samples]
-    return torch.cat([inputs, embed([t if t.strip() else s["input"] for t, s in zip(targets, samples)])], 1)
+    mode = setting.get("texts", "input")
+    if mode not in ("input+target", "input+target+lexical"):
+        raise ValueError(f"unknown embedding texts {mode!r}: expected input, input+target or input+target+lexical")
+    parts = [inputs, embed([_target(s) for s in samples])]
+    if mode == "input+target+lexical":
+        parts.append(lexical_features(samples).to(inputs.device, inputs.dtype))
+    return torch.cat(parts, 1)
 

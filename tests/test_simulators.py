@@ -9,7 +9,7 @@ from gptfluence.simulators import SIMULATORS, batch_counts, simulator_class
 
 def test_registry_names_and_unknown():
     assert set(SIMULATORS) == {"original", "vec_sim", "enc_sim", "norder_enc_sim", "gpt_sim", "no_change",
-                               "mean_trajectory", "anchor_sim"}
+                               "mean_trajectory", "anchor_sim", "anchor_lex_sim"}
     with pytest.raises(ValueError, match="known: original"):
         simulator_class("simfluence")
 

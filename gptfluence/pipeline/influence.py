@@ -128,7 +128,7 @@ def test_examples(spec: InfluenceSpec, sim, ckpt, device):
     simulator."""
     import copy
 
-    from ..encoders import embed_texts
+    from ..encoders import embed_samples
     from ..runs import parse_id_ranges
     if spec.test_texts:
         texts = read_texts(spec.test_texts)
@@ -136,9 +136,10 @@ def test_examples(spec: InfluenceSpec, sim, ckpt, device):
             raise DataError(f"{spec.test_texts}: {sim.name} has free factors per test id and cannot embed or "
                             "simulate new texts; use a feature simulator (enc_sim, norder_enc_sim, gpt_sim) or "
                             "--test_ids")
-        enc = ckpt["encoder"]
-        emb = embed_texts(texts, encoder=enc["encoder"], pooling=enc["pooling"], max_length=enc["max_length"],
-                          cache_dir=spec.embedding_cache, device=str(device), show_progress=spec.progress)
+        # embedded as the checkpoint's examples were (a text is a sample's whole input, with no separate prompt:
+        # simulators that embed the target too, anchor_sim's, take the whole text as the target)
+        emb = embed_samples([{"input": t} for t in texts], ckpt["encoder"], spec.embedding_cache, device,
+                            spec.progress)
         sim = copy.deepcopy(sim)
         sim.set_examples(test_emb=emb)
         return sim, torch.arange(len(texts)), None, texts

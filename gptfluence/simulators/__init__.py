@@ -8,11 +8,12 @@
     no_change        baseline: the first value repeated
     mean_trajectory  baseline: per test example, the mean trajectory over the training runs
     anchor_sim       this repo's simulator: the mean trajectory plus a closed-form, cross-validated batch model
+    anchor_lex_sim   anchor_sim plus a six-coefficient word-overlap batch effect (bags of words of both examples)
 """
 
 from __future__ import annotations
 
-from .anchor_sim import AnchorSim
+from .anchor_sim import AnchorLexSim, AnchorSim
 from .base import Simulator, batch_counts
 from .baselines import MeanTrajectory, NoChange, TrajectoryBaseline
 from .enc_sim import EncSim, FeatureSimulator, GPTSim
@@ -29,6 +30,7 @@ SIMULATORS: dict[str, type[Simulator]] = {
     "no_change": NoChange,
     "mean_trajectory": MeanTrajectory,
     "anchor_sim": AnchorSim,
+    "anchor_lex_sim": AnchorLexSim,
 }
 #: the simulator this repo recommends (see README, "Simulators"): the mean trajectory plus what each batch moves,
 #: fitted in closed form on whole rollouts, with its settings cross-validated over training runs
@@ -50,7 +52,7 @@ def make_simulator(name: str, config: dict, train_emb=None, test_emb=None) -> Si
     return cls(**config)
 
 
-__all__ = ["RECOMMENDED", "AnchorSim", "make_simulator", "BASELINES", "SIMULATORS", "Simulator", "FeatureSimulator",
-           "Simfluence", "VecSim", "EncSim",
+__all__ = ["RECOMMENDED", "AnchorSim", "AnchorLexSim", "make_simulator", "BASELINES", "SIMULATORS", "Simulator",
+           "FeatureSimulator", "Simfluence", "VecSim", "EncSim",
            "GPTSim", "NOrderEncSim", "NoChange", "MeanTrajectory", "TrajectoryBaseline", "simulator_class",
            "batch_counts"]

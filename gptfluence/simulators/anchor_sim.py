@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 
 import torch
 
+from ..encoders import LEXICAL_BUCKETS, LEXICAL_DIM
 from ..io import DataError
 from .base import batch_counts
 from .enc_sim import FeatureSimulator
@@ -55,11 +57,12 @@ class AnchorSim(FeatureSimulator):
     def __init__(self, train_emb, test_emb, order: int = 1, k: int = 16, metric: str = "loss", n_steps: int = 1,
                  folds: int = 8):
         super().__init__(train_emb, test_emb, 1)
-        if train_emb.shape[1] % 2:
-            raise ValueError("anchor_sim expects [input embedding, target embedding] rows (even width)")
+        if train_emb.shape[1] - self.extra_dim <= 0 or (train_emb.shape[1] - self.extra_dim) % 2:
+            raise ValueError(f"{self.name} expects [input embedding, target embedding"
+                             f"{', lexical features' if self.extra_dim else ''}] rows, got width {train_emb.shape[1]}")
         self.k, self.metric, self.folds = int(k), str(metric), int(folds)
         K = 2 * self.k
-        half = self.dim // 2
+        half = self._half
         self.register_buffer("pca_mean", torch.zeros(2, half))
         self.register_buffer("pca_proj", torch.zeros(2, half, self.k))
         self.register_buffer("pca_scale", torch.ones(2))
@@ -76,6 +79,13 @@ class AnchorSim(FeatureSimulator):
     def create(cls, spec, n_train=None, n_test=None, train_emb=None, test_emb=None):
         return cls(train_emb, test_emb, metric=spec.metric)
 
+    #: columns after the [input, target] embeddings that are not encoder embeddings (AnchorLexSim's lexical ones)
+    extra_dim = 0
+
+    @property
+    def _half(self) -> int:
+        return (self.dim - self.extra_dim) // 2
+
     def config(self) -> dict:
         return {**super().config(), "k": self.k, "metric": self.metric, "n_steps": int(self.steps.numel()),
                 "folds": self.folds}
@@ -83,7 +93,7 @@ class AnchorSim(FeatureSimulator):
     # ------------------------------------------------------------------------------------------ features
     def _pca_fit(self) -> None:
         """Principal components of the input and target embeddings over the training pool and the test set."""
-        half = self.dim // 2
+        half = self._half
         H = torch.cat([self.train_emb, self.test_emb]).double()
         for j in range(2):
             X = _unit(H[:, j * half:(j + 1) * half])
@@ -99,7 +109,7 @@ class AnchorSim(FeatureSimulator):
 
     def _features(self, emb: torch.Tensor) -> torch.Tensor:
         """[n, 2k] standardised principal-component features of [input, target] embeddings."""
-        half = self.dim // 2
+        half = self._half
         parts = [(_unit(emb[:, j * half:(j + 1) * half].double()) - self.pca_mean[j].double())
                  @ self.pca_proj[j].double() / float(self.pca_scale[j]) for j in range(2)]
         return torch.cat(parts, 1)
@@ -221,6 +231,93 @@ class AnchorSim(FeatureSimulator):
 
     def factor_tables(self, test_idx):
         raise DataError("anchor_sim has step-dependent factors: use effect_factors (gptfluence.influence does)")
+
+
+class AnchorLexSim(AnchorSim):
+    """anchor_sim plus a word-overlap batch effect: what training example i in the batch of step tau adds to test
+    example z' also holds
+
+        sum_c (u_c + s_tau u'_c) L_c(i, z')
+
+    with L_c the cosine similarity of the two examples' bags of words (c: context, target, whole input; hashed,
+    encoders.lexical_features), centred over the training pool. Six coefficients, so they can be learnt from a
+    handful of runs where the bilinear form's hundreds cannot: on the default preset's generation runs, whose
+    run-to-run differences the curriculum sets (utils/sensitivity.py), the overlap of words (entity names, phrases)
+    says which test examples a run's batches help. Fitted first (ridge over runs, its strength, or no lexical
+    effect at all, chosen by the same cross-validation over training runs), then anchor_sim's fit on what is left;
+    prediction and influence add the two (influence stays exact and closed form)."""
+
+    name = "anchor_lex_sim"
+    embed_texts = "input+target+lexical"
+    extra_dim = LEXICAL_DIM
+    LEX_ALPHAS = (1e-2, 1.0, 1e2, 1e4, math.inf)
+
+    def __init__(self, train_emb, test_emb, **kw):
+        super().__init__(train_emb, test_emb, **kw)
+        self.register_buffer("lex_w", torch.zeros(6, dtype=D))
+        self.register_buffer("lex_chosen", torch.tensor(math.inf, dtype=D))
+
+    def _lex_kernel(self, test_rows: torch.Tensor) -> torch.Tensor:
+        """[P, N, 3] bag-of-words cosine similarities (context, target, whole input), centred over the pool."""
+        off, B = self.dim - self.extra_dim, LEXICAL_BUCKETS
+        a = self.train_emb[:, off:].double()
+        b = self.test_emb[test_rows.to(self.test_emb.device), off:].double()
+        K = torch.stack([a[:, c * B:(c + 1) * B] @ b[:, c * B:(c + 1) * B].T for c in range(3)], -1)
+        return K - K.mean(0, keepdim=True)
+
+    def _lex_cumulative(self, batches: torch.Tensor, test_rows: torch.Tensor,
+                        scale: torch.Tensor | None = None) -> torch.Tensor:
+        """F [R, N, T, 6]: sum over steps 1..t of the batch's kernel sum times [1, s_tau] (0 at t = 0)."""
+        R, T, _ = batches.shape
+        counts = batch_counts(batches.reshape(R * T, -1), self.n_train).reshape(R, T, -1).to(D)
+        if scale is not None:
+            counts = counts * scale.to(D)[..., None]
+        S = torch.einsum("rtp,pnc->rntc", counts, self._lex_kernel(test_rows).to(counts.device))
+        s = torch.arange(T, dtype=D, device=S.device) / max(T - 1, 1)
+        G = torch.cat([S, S * s[None, None, :, None]], -1)
+        G[:, :, 0] = 0
+        return G.cumsum(2)
+
+    @staticmethod
+    def _lex_solve(F, r, mask, alpha: float) -> torch.Tensor:
+        if math.isinf(alpha):
+            return torch.zeros(F.shape[-1], dtype=D, device=F.device)
+        X, y = F[mask], r[mask]
+        eye = torch.eye(F.shape[-1], dtype=D, device=F.device)
+        return torch.linalg.solve(X.T @ X + alpha * eye, X.T @ y)
+
+    def fit_data(self, train) -> None:
+        """The lexical coefficients (cross-validated ridge on the deviation from the mean trajectory), then
+        anchor_sim's fit on the values less the lexical part."""
+        v, mask = train.values.double(), train.mask
+        if mask.shape[0] < 2:
+            raise DataError("anchor_sim needs at least 2 training runs (it cross-validates over runs)")
+        F = self._lex_cumulative(train.batches, train.test_rows)
+        errs = torch.zeros(len(self.LEX_ALPHAS), dtype=D)
+        for held in _folds(v.shape[0], self.folds):
+            keep = [r for r in range(v.shape[0]) if r not in held]
+            m = _mean(v[keep], mask[keep])
+            for a, alpha in enumerate(self.LEX_ALPHAS):
+                w = self._lex_solve(F[keep], v[keep] - m, mask[keep], alpha)
+                errs[a] += float((((v[held] - m - F[held] @ w) ** 2) * mask[held]).sum())
+        alpha = self.LEX_ALPHAS[int(torch.argmin(errs))]
+        self.lex_w = self._lex_solve(F, v - _mean(v, mask), mask, alpha)
+        self.lex_chosen = torch.tensor(alpha, dtype=D)
+        log.info("anchor_lex_sim: lexical ridge strength %s, coefficients %s", alpha,
+                 [round(float(x), 5) for x in self.lex_w])
+        rest = replace(train, values=(v - F @ self.lex_w).to(train.values.dtype))
+        super().fit_data(rest)
+
+    def predict(self, batches, init, test_rows, steps=None, batch_scale=None, clip: bool = True):
+        pred = super().predict(batches, init, test_rows, steps, batch_scale, clip=False)
+        if bool((self.lex_w != 0).any()):
+            pred = pred + self._lex_cumulative(batches, test_rows, batch_scale).to(pred.device) @ self.lex_w
+        return self.clip(pred).to(init.dtype) if clip else pred
+
+    def effect_factors(self, test_rows: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        base, slope, s = super().effect_factors(test_rows, T)
+        K = self._lex_kernel(test_rows).to(base.device)
+        return base + K @ self.lex_w[:3], slope + K @ self.lex_w[3:], s
 
 
 # ---------------------------------------------------------------------------------------------- helpers

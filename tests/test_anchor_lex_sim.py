@@ -1,0 +1,142 @@
+"""anchor_lex_sim: the hashed bags of words approximate cosine similarities, a planted word-overlap batch effect is
+recovered (where anchor_sim's bilinear form on embeddings does not see it), no lexical signal falls back to
+anchor_sim, influence is exact, a checkpoint round-trips, and new test texts get lexical features."""
+
+from __future__ import annotations
+
+import collections
+import math
+import re
+
+import pytest
+import torch
+
+from gptfluence import influence as I
+from gptfluence.encoders import LEXICAL_DIM, embed_samples, lexical_features
+from gptfluence.metrics import evaluate
+from gptfluence.simulators import AnchorLexSim, AnchorSim
+from gptfluence.simulators.anchor_sim import _mean
+from gptfluence.simulators.base import batch_counts
+from gptfluence.training import Dynamics
+
+WORDS = [f"w{k}" for k in range(40)]
+
+
+def _cos(a: str, b: str) -> float:
+    ca, cb = (collections.Counter(re.findall(r"\w+", t.lower())) for t in (a, b))
+    num = sum(ca[w] * cb[w] for w in ca)
+    den = math.sqrt(sum(x * x for x in ca.values()) * sum(x * x for x in cb.values()))
+    return num / den if den else 0.0
+
+
+def _samples(n, g, prefix):
+    out = []
+    for i in range(n):
+        ctx = " ".join(WORDS[int(k)] for k in torch.randint(0, 40, (5,), generator=g))
+        tgt = " ".join(WORDS[int(k)] for k in torch.randint(0, 40, (4,), generator=g))
+        out.append({"id": i, "context": f"{prefix} {ctx}", "input": f"{prefix} {ctx} {tgt}"})
+    return out
+
+
+def test_hashed_bags_approximate_the_cosine_of_word_counts():
+    g = torch.Generator().manual_seed(0)
+    a, b = _samples(30, g, "x"), _samples(30, g, "y")
+    fa, fb = lexical_features(a), lexical_features(b)
+    assert fa.shape == (30, LEXICAL_DIM)
+    B = LEXICAL_DIM // 3
+    err = [abs(float(fa[i, 2 * B:] @ fb[j, 2 * B:]) - _cos(a[i]["input"], b[j]["input"]))
+           for i in range(30) for j in range(30)]
+    assert max(err) < 0.1 and sum(err) / len(err) < 0.01
+    assert torch.equal(lexical_features(a), fa)  # stable (blake2b, not Python's salted hash)
+    assert float(fa[0, :B] @ fa[0, :B]) == pytest.approx(1.0)
+    assert float(lexical_features([{"input": "abc"}])[0, :B].abs().sum()) == 0.0  # no context: zero part
+
+
+def planted(R=12, T=10, P=30, N=12, signal=0.05, seed=0, d=8):
+    """Runs whose deviation from a shared curve is sum over the batches of signal * cos(bag of i, bag of z')
+    (whole input), and embeddings unrelated to the words."""
+    g = torch.Generator().manual_seed(seed)
+    tr, te = _samples(P, g, "train"), _samples(N, g, "test")
+    lex = lexical_features(tr).double(), lexical_features(te).double()
+    B = LEXICAL_DIM // 3
+    K = lex[0][:, 2 * B:] @ lex[1][:, 2 * B:].T
+    K = K - K.mean(0)
+    batches = torch.stack([torch.stack([torch.randperm(P, generator=g)[:3] for _ in range(T)]) for _ in range(R)])
+    counts = batch_counts(batches.reshape(R * T, -1), P).reshape(R, T, P).double()
+    steps = counts @ (signal * K)
+    steps[:, 0] = 0
+    values = torch.linspace(2.0, 1.0, T)[None, None] + steps.cumsum(1).transpose(1, 2)
+    data = Dynamics(values.float(), torch.ones(R, N, T, dtype=torch.bool), batches, torch.arange(N),
+                    torch.arange(1, T + 1))
+    emb = [torch.cat([torch.randn(n, 2 * d, generator=g), f.float()], 1) for n, f in ((P, lex[0]), (N, lex[1]))]
+    return data, emb
+
+
+def _mse(sim, train, held):
+    pred = sim.predict(held.batches, held.values[..., 0], held.test_rows, held.steps)
+    return evaluate(pred, held.values, held.mask)["all_steps_mse_mean"]
+
+
+def test_recovers_a_planted_word_overlap_effect():
+    data, (tr, te) = planted()
+    train, held = data.runs(list(range(9))), data.runs([9, 10, 11])
+    lex = AnchorLexSim(tr, te, k=4)
+    lex.fit_data(train)
+    plain = AnchorSim(tr[:, :-LEXICAL_DIM], te[:, :-LEXICAL_DIM], k=4)
+    plain.fit_data(train)
+    mean = _mean(train.values.double(), train.mask).float()
+    base = evaluate(mean[None].expand_as(held.values), held.values, held.mask)["all_steps_mse_mean"]
+    assert _mse(lex, train, held) < 0.05 * base and _mse(plain, train, held) > 0.5 * base
+    # the fitted word-overlap effect of a training example on a test example is the planted one (up to the ridge)
+    base_tab, slope_tab, _ = lex.effect_factors(data.test_rows, data.steps.numel())
+    B = LEXICAL_DIM // 3
+    K = tr[:, -B:].double() @ te[:, -B:].double().T
+    planted_tab = 0.05 * (K - K.mean(0))
+    got = (base_tab + 0.5 * slope_tab).reshape(-1)
+    assert torch.corrcoef(torch.stack([got, planted_tab.reshape(-1)]))[0, 1] > 0.95
+    assert float(got.std() / planted_tab.std()) == pytest.approx(1.0, abs=0.2)
+
+
+def test_without_word_signal_it_is_anchor_sim():
+    data, (tr, te) = planted(signal=0.0)
+    data.values.add_(0.05 * torch.randn(data.values.shape, generator=torch.Generator().manual_seed(1)))
+    train = data.runs(list(range(9)))
+    lex = AnchorLexSim(tr, te, k=4)
+    lex.fit_data(train)
+    plain = AnchorSim(tr[:, :-LEXICAL_DIM], te[:, :-LEXICAL_DIM], k=4)
+    plain.fit_data(train)
+    held = data.runs([9, 10, 11])
+    # no lexical effect, or one shrunk to (almost) nothing: it scores as anchor_sim does
+    assert not math.isfinite(float(lex.lex_chosen)) or float(lex.lex_chosen) >= 1e2
+    assert _mse(lex, train, held) <= 1.05 * _mse(plain, train, held)
+
+
+def test_influence_is_exact_and_the_checkpoint_round_trips():
+    data, (tr, te) = planted(signal=0.05)
+    sim = AnchorLexSim(tr, te, k=4)
+    sim.fit_data(data)
+    assert float(sim.lex_w.abs().max()) > 0
+    init = data.values[:2, :, 0]
+    for kw in ({}, {"renormalize": False}, {"mode": "add"}):
+        res = I.influence(sim, data.batches[:2], init, data.test_rows, **kw)
+        ref = I.reference_influence(sim, data.batches[:2], init, data.test_rows, **kw)
+        assert float(ref.abs().max()) > 1e-3
+        assert torch.allclose(res.final.float(), ref, atol=1e-5), kw
+    back = AnchorLexSim.from_config(sim.config(), sim.state_dict())
+    back.load_state_dict(sim.state_dict())
+    assert torch.equal(back.predict(data.batches[:2], init, data.test_rows, data.steps),
+                       sim.predict(data.batches[:2], init, data.test_rows, data.steps))
+
+
+def test_embedding_mode_and_bad_width(tmp_path):
+    from gptfluence.encoders import DEFAULT_ENCODER
+    samples = [{"input": "Alan Bean was born in Wheeler", "context": "Alan Bean"}]
+    setting = {"encoder": DEFAULT_ENCODER, "pooling": "cls", "max_length": 512}
+    two = embed_samples(samples, {**setting, "texts": "input+target"}, tmp_path, show_progress=False)
+    three = embed_samples(samples, {**setting, "texts": "input+target+lexical"}, tmp_path, show_progress=False)
+    assert three.shape == (1, two.shape[1] + LEXICAL_DIM)
+    assert torch.equal(three[:, :two.shape[1]], two) and torch.equal(three[:, two.shape[1]:], lexical_features(samples))
+    with pytest.raises(ValueError, match="unknown embedding texts"):
+        embed_samples(samples, {**setting, "texts": "input+lexical"}, tmp_path, show_progress=False)
+    with pytest.raises(ValueError, match="anchor_lex_sim expects"):
+        AnchorLexSim(torch.zeros(3, 10), torch.zeros(2, 10))
