@@ -20,9 +20,10 @@ import pandas as pd
 
 METHOD_NAMES = {"original": "Simfluence", "vec_sim": "Simfluence (vec_sim)", "enc_sim": "GPTfluence",
                 "norder_enc_sim": "GPTfluence", "gpt_sim": "GPTfluence (gpt_sim)", "grad_dot": "Grad-Dot",
-                "no_change": "No change", "mean_trajectory": "Mean trajectory", "anchor_sim": "anchor_sim (ours)"}
+                "no_change": "No change", "mean_trajectory": "Mean trajectory", "anchor_sim": "anchor_sim",
+                "anchor_lex_sim": "anchor_lex_sim (ours)"}
 METHOD_ORDER = ["No change", "Mean trajectory", "TracIn-CP(10)", "TracIn-CP(all)", "Grad-Dot", "Simfluence",
-                "GPTfluence", "anchor_sim"]
+                "GPTfluence", "anchor_sim", "anchor_lex_sim"]
 TASK_ORDER = ["rte", "sst2", "boolq", "webnlg", "wmt16_de_en", "flan"]
 VALUES = ("mse", "mae", "rho")
 

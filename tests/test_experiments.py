@@ -48,13 +48,13 @@ def test_unseen_table(results):
     header = [line for line in (d / "table.md").read_text().splitlines() if line.startswith("| |")][0]
     assert "seen (train A, test A)" in header and "both unseen (B, B)" in header
     rows = table_rows(d / "table.md")
-    assert set(rows) == {"No change", "Mean trajectory", "Simfluence", "GPTfluence (f!=g)", "anchor_sim (ours)"}
+    assert set(rows) == {"No change", "Mean trajectory", "Simfluence", "GPTfluence (f!=g)", "anchor_lex_sim (ours)"}
     # Simfluence answers for the ids it saw and is shown unable for the unseen ones
     mse, mae, rho = numbers(rows["Simfluence"][0])
     assert math.isfinite(mse) and 0 <= mse < 100 and 0 <= mae < 10
     assert rows["Simfluence"][1:] == ["cannot (unseen ids)"] * 3
     # the feature simulator and the baselines answer in all four conditions
-    for label in ("GPTfluence (f!=g)", "Mean trajectory", "No change", "anchor_sim (ours)"):
+    for label in ("GPTfluence (f!=g)", "Mean trajectory", "No change", "anchor_lex_sim (ours)"):
         assert len(rows[label]) == 4 and all(math.isfinite(numbers(cell)[0]) for cell in rows[label])
     # two simulator seeds: the trained rows show a std, the deterministic baselines do not
     assert "(" in rows["GPTfluence (f!=g)"][0].split(" / ")[0] and "(" not in rows["No change"][0].split(" / ")[0]
@@ -90,8 +90,8 @@ def test_order_table_matches_a_direct_computation(results):
     d = out / "order" / "quick"
     assert (d / "bars.png").stat().st_size > 1000 and (d / "trajectories.png").stat().st_size > 1000
     rows = table_rows(d / "table.md")
-    assert list(rows) == ["No change", "Mean trajectory", "Simfluence (n=1)", "anchor_sim (ours)", "GPTfluence (n=1)",
-                          "GPTfluence (n=2)"]
+    assert list(rows) == ["No change", "Mean trajectory", "Simfluence (n=1)", "anchor_lex_sim (ours)",
+                          "GPTfluence (n=1)", "GPTfluence (n=2)"]
     summary = json.loads((d / "summary.json").read_text())
     assert summary["cells"]["GPTfluence (n=2)"][0]["order_n"] == 2
     no_change = summary["cells"]["No change"][0]

@@ -172,10 +172,10 @@ def test_influence_check_end_to_end(tmp_path, model_cache):
         assert all(math.isfinite(v) for v in p["pred"].values()) and math.isfinite(p["actual"])
     assert any(abs(p["actual"]) > 0 for p in res["pairs"])  # removals really change the run
     assert set(res["methods"]) == set(IC.METHODS)
-    assert "| gptfluence |" in (out / "table.md").read_text() and "| anchor_sim |" in (out / "table.md").read_text()
+    assert "| gptfluence |" in (out / "table.md").read_text() and "| anchor_lex_sim |" in (out / "table.md").read_text()
     # a method's own top-k helpful set is predicted to help more than its own top-k harmful set (TracIn-CP sums
     # the scores it ranked by; anchor_sim is additive, so its set prediction is the sum of its example scores)
-    for m in ("tracin_cp", "anchor_sim"):
+    for m in ("tracin_cp", "anchor_lex_sim"):
         for z in res["test_ids"]:
             own = {p["kind"][m]: p["pred"][m] for p in res["pairs"] if p["test_id"] == z and m in p["kind"]}
             assert own["helpful"] >= own["harmful"] - 1e-9, (m, z, own)
@@ -210,7 +210,7 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
         assert res["rows"][-1]["accuracy"][m] == res["clean"]["accuracy"]
         assert res["rows"][-1]["test_loss"][m] == res["clean"]["loss"]
     assert all(math.isfinite(v) for vs in res["scores"].values() for v in vs)
-    assert set(res["scores"]) == {"gptfluence", "anchor_sim", "tracin_cp"}
+    assert set(res["scores"]) == {"gptfluence", "anchor_lex_sim", "tracin_cp"}
     # the fully fixed training file has no flipped label left
     fixed = list((out / "work" / "fixed").rglob("*.json"))
     assert any(not any(json.loads(line).get("flipped") for line in open(p)) for p in fixed)

@@ -21,15 +21,16 @@ def write(tmp_path, ms):
 
 
 def test_mean_and_std_over_seeds_and_average(tmp_path):
-    files = write(tmp_path, [m("rte", "anchor_sim", 1, 0.01, 0.1, 0.5), m("rte", "anchor_sim", 2, 0.03, 0.2, 0.7),
-                             m("sst2", "anchor_sim", 1, 0.05, 0.3, 0.1), m("sst2", "anchor_sim", 2, 0.07, 0.4, 0.3),
+    ours = "anchor_lex_sim"
+    files = write(tmp_path, [m("rte", ours, 1, 0.01, 0.1, 0.5), m("rte", ours, 2, 0.03, 0.2, 0.7),
+                             m("sst2", ours, 1, 0.05, 0.3, 0.1), m("sst2", ours, 2, 0.07, 0.4, 0.3),
                              m("rte", "no_change", 42, 0.1, 0.3, 0.0, invalid_predictions=3)])
     text = method_tables(load_metrics(files))
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in text.splitlines()
             if line.startswith("| ") and not line.startswith("| method")}
-    assert rows["anchor_sim (ours)"][0] == "0.0200 (0.0100) / 0.1500 (0.0500) / 0.6000 (0.1000)"
+    assert rows["anchor_lex_sim (ours)"][0] == "0.0200 (0.0100) / 0.1500 (0.0500) / 0.6000 (0.1000)"
     # the average over tasks is taken per seed first: seed 1 (0.01 + 0.05) / 2, seed 2 (0.03 + 0.07) / 2
-    assert rows["anchor_sim (ours)"][2] == "0.0400 (0.0100) / 0.2500 (0.0500) / 0.4000 (0.1000)"
+    assert rows["anchor_lex_sim (ours)"][2] == "0.0400 (0.0100) / 0.2500 (0.0500) / 0.4000 (0.1000)"
     assert rows["No change"][0] == "0.1000 / 0.3000 / 0.0000 (3 out of range)" and rows["No change"][1] == "-"
     assert "mean (std) over 1-2 simulator seed(s)" in text
 

@@ -38,7 +38,9 @@ MEAN_TRAJECTORY = Method("Mean trajectory", "mean_trajectory", deterministic=Tru
 SIMFLUENCE = Method("Simfluence", "original")
 GPTFLUENCE = Method("GPTfluence (f!=g)", "enc_sim", (("separate_proj", True),))
 #: the repo's recommended simulator (closed form: the same data give the same fit whatever the seed)
-ANCHOR = Method("anchor_sim (ours)", "anchor_sim", deterministic=True)
+ANCHOR = Method("anchor_lex_sim (ours)", "anchor_lex_sim", deterministic=True)
+#: anchor_sim without the word-overlap effect (a row of the fidelity table, to show what the lexical part adds)
+ANCHOR_PLAIN = Method("anchor_sim", "anchor_sim", deterministic=True)
 BASELINES = (NO_CHANGE, MEAN_TRAJECTORY)
 METHODS = (NO_CHANGE, MEAN_TRAJECTORY, SIMFLUENCE, GPTFLUENCE, ANCHOR)
 

@@ -1,6 +1,6 @@
 """Fidelity of every method against the honest baselines (bench/bench_fidelity.py is the command).
 
-Three sections, every method trained with each simulator seed (the baselines and the closed-form anchor_sim are
+Three sections, every method trained with each simulator seed (the baselines and the closed-form anchor sims are
 deterministic: one seed says it all) and scored on held-out runs:
 
   planted   runs with planted, text-driven dynamics (gptfluence.synthetic; or a folder of processed runs such as
@@ -24,12 +24,23 @@ from pathlib import Path
 
 from ..io import DataError, load_samples
 from ..tables import grid_table
-from .common import ANCHOR, GPTFLUENCE, MEAN_TRAJECTORY, NO_CHANGE, SIMFLUENCE, UNABLE, Method, Workspace, method_seeds
+from .common import (
+    ANCHOR,
+    ANCHOR_PLAIN,
+    GPTFLUENCE,
+    MEAN_TRAJECTORY,
+    NO_CHANGE,
+    SIMFLUENCE,
+    UNABLE,
+    Method,
+    Workspace,
+    method_seeds,
+)
 
 log = logging.getLogger("gptfluence.experiments")
 
 GPTFLUENCE_FG = Method("GPTfluence", "enc_sim")
-METHODS = (NO_CHANGE, MEAN_TRAJECTORY, SIMFLUENCE, GPTFLUENCE_FG, GPTFLUENCE, ANCHOR)
+METHODS = (NO_CHANGE, MEAN_TRAJECTORY, SIMFLUENCE, GPTFLUENCE_FG, GPTFLUENCE, ANCHOR_PLAIN, ANCHOR)
 TRACIN = "TracIn-CP(10)"
 
 

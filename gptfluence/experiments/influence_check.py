@@ -45,7 +45,7 @@ PRESETS = {
     "default": dict(task="rte", model="small", runs=10, shot=100, sample=64, bs=4, epochs=2, n_test=60, lr=1e-4,
                     n_examples=4, k=5, n_random=3, grad_steps="16", grad_dim=256, valid_num=1),
 }
-SIMULATORS = {"gptfluence": GPTFLUENCE, "simfluence": SIMFLUENCE, "anchor_sim": ANCHOR}
+SIMULATORS = {"gptfluence": GPTFLUENCE, "simfluence": SIMFLUENCE, "anchor_lex_sim": ANCHOR}
 METHODS = (*SIMULATORS, "tracin_cp")
 
 

@@ -50,9 +50,9 @@ PRESETS = {
     "default": dict(model="small", shot=100, sample=40, runs=8, n_test=100, bs=4, epochs=6, lr=5e-4,
                     grad_steps="10", grad_dim=256, random_runs=2),
 }
-SIMULATORS = {"gptfluence": GPTFLUENCE, "anchor_sim": ANCHOR}
+SIMULATORS = {"gptfluence": GPTFLUENCE, "anchor_lex_sim": ANCHOR}
 METHODS = (*SIMULATORS, "tracin_cp", "random")
-LABELS = {"gptfluence": "GPTfluence", "anchor_sim": "anchor_sim", "tracin_cp": "TracIn-CP", "random": "random"}
+LABELS = {"gptfluence": "GPTfluence", "anchor_lex_sim": "anchor_lex_sim", "tracin_cp": "TracIn-CP", "random": "random"}
 
 
 def parse_fractions(text: str) -> list[float]:

@@ -4,7 +4,7 @@ outputs exist, so an interrupted call resumes where it stopped.
 
 Per task: runs (gradient features recorded for TracIn-CP), then for every metric (loss; + BLEU and ROUGE-L for the
 generation tasks) every method of METHODS (no change, mean trajectory, Simfluence, GPTfluence as released (f = g)
-and with separate projections (f != g), this repo's anchor_sim) trained with each simulator seed and scored on the
+and with separate projections (f != g), this repo's anchor_lex_sim) trained with each simulator seed and scored on the
 held-out runs, and TracIn-CP(10) on the test loss.
 """
 
