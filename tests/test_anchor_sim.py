@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from gptfluence import influence as I
@@ -164,12 +165,14 @@ def test_unseen_test_examples_follow_their_first_value():
     assert torch.allclose(pred[0, 0].double(), 1.7 + curve - curve[0], atol=1e-5)
 
 
-def test_planted_runs_through_train_and_test(tmp_path):
-    """The repo's planted runs (topic-driven multiplicative dynamics): anchor_sim at its defaults."""
+@pytest.mark.parametrize("sim_name", ["anchor_sim", "anchor_lex_sim"])
+def test_planted_runs_through_train_and_test(tmp_path, sim_name):
+    """The repo's planted runs (topic-driven multiplicative dynamics): anchor_sim and the recommended
+    anchor_lex_sim at their defaults, through train.py's and test.py's pipeline."""
     from gptfluence.pipeline import TestSpec, TrainSpec, test_simulator, train_simulator
     task = make_planted(tmp_path, n_train=48, n_test=40, n_runs=20, sample=32, epochs=2, seed=0)
     runs = [str(d) for d in task.run_dirs]
-    res = train_simulator(TrainSpec(sim_name="anchor_sim", task="planted", run_dirs=runs[:16], test_dirs=runs[16:],
+    res = train_simulator(TrainSpec(sim_name=sim_name, task="planted", run_dirs=runs[:16], test_dirs=runs[16:],
                                     valid_num=1, train_file=str(task.train_path), eval_file=str(task.eval_path),
                                     output_dir=str(tmp_path / "out"), progress=False))
     m = test_simulator(TestSpec(checkpoint=str(res.out_dir), plot_examples=0, progress=False))
