@@ -246,7 +246,8 @@ class AnchorLexSim(AnchorSim):
     says which test examples a run's batches help. Fitted first (ridge over runs, its strength, or no lexical
     effect at all, chosen by the same cross-validation over training runs), then anchor_sim's fit on what is left;
     an outer cross-validation of both fits keeps the lexical term only if it lowers the held-out error once the
-    bilinear part is fitted too (on the repo's synthetic planted runs it does not, and the fit is anchor_sim's).
+    bilinear part is fitted too, by more than the standard error of that gain over the folds (on the repo's
+    synthetic planted runs it does not, and the fit is anchor_sim's).
     Prediction and influence add the two parts (influence stays exact and closed form)."""
 
     name = "anchor_lex_sim"
@@ -312,25 +313,32 @@ class AnchorLexSim(AnchorSim):
         """The lexical term's strength by cross-validation; then, whether the lexical term helps once anchor_sim's
         bilinear part is fitted after it (an outer cross-validation of both fits over the same folds: the two
         parts can explain the same movement, and fitted in sequence the first may take what the second would
-        model better); then the chosen fit on all training runs."""
+        model better; kept only if the gain beats its standard error over the folds); then the chosen fit on all
+        training runs."""
         if train.mask.shape[0] < 2:
             raise DataError("anchor_sim needs at least 2 training runs (it cross-validates over runs)")
         F = self._lex_cumulative(train.batches, train.test_rows)
         alpha = self._lex_alpha(train, F)
         if math.isfinite(alpha):
-            err = {True: 0.0, False: 0.0}
-            for held in _folds(train.values.shape[0], self.folds):
+            folds = _folds(train.values.shape[0], self.folds)
+            err = torch.zeros(2, len(folds), dtype=D)               # [with, without] x fold
+            for f, held in enumerate(folds):
                 keep = [r for r in range(train.values.shape[0]) if r not in held]
                 part, test = train.runs(keep), train.runs(held)
-                for use in (True, False):
+                for u, use in enumerate((True, False)):
                     self._fit_both(part, F[keep], alpha if use else math.inf)
                     pred = self.predict(test.batches, test.values[..., 0], test.test_rows, test.steps, clip=False)
                     ok = test.mask.clone()
                     ok[..., 0] = False
-                    err[use] += float((((pred - test.values.double()) ** 2) * ok).sum())
-            log.info("anchor_lex_sim: cross-validated squared error with the lexical term %.6g, without %.6g",
-                     err[True], err[False])
-            if err[True] >= err[False]:
+                    err[u, f] = float((((pred - test.values.double()) ** 2) * ok).sum())
+            # the one-standard-error rule: the lexical term stays only if its gain over the folds is larger than
+            # the gain's standard error (a tie within fold noise keeps the simpler model: the extra term would then
+            # reorder near-tied test examples for no measured gain)
+            diff = err[1] - err[0]
+            gain, se = float(diff.mean()), float(diff.std() / math.sqrt(len(folds))) if len(folds) > 1 else 0.0
+            log.info("anchor_lex_sim: cross-validated squared error with the lexical term %.6g, without %.6g (gain "
+                     "per fold %.4g, standard error %.4g)", float(err[0].sum()), float(err[1].sum()), gain, se)
+            if gain <= se:
                 alpha = math.inf
         self._fit_both(train, F, alpha)
         log.info("anchor_lex_sim: lexical ridge strength %s, coefficients %s", alpha,
