@@ -106,9 +106,11 @@ def test_without_word_signal_it_is_anchor_sim():
     plain = AnchorSim(tr[:, :-LEXICAL_DIM], te[:, :-LEXICAL_DIM], k=4)
     plain.fit_data(train)
     held = data.runs([9, 10, 11])
-    # no lexical effect, or one shrunk to (almost) nothing: it scores as anchor_sim does
-    assert not math.isfinite(float(lex.lex_chosen)) or float(lex.lex_chosen) >= 1e2
-    assert _mse(lex, train, held) <= 1.05 * _mse(plain, train, held)
+    # no lexical term (the outer cross-validation finds no gain beyond its standard error): it is anchor_sim
+    assert not math.isfinite(float(lex.lex_chosen)) and float(lex.lex_w.abs().max()) == 0.0
+    a = lex.predict(held.batches, held.values[..., 0], held.test_rows, held.steps)
+    b = plain.predict(held.batches, held.values[..., 0], held.test_rows, held.steps)
+    assert torch.allclose(a, b, atol=1e-6)
 
 
 def test_influence_is_exact_and_the_checkpoint_round_trips():
