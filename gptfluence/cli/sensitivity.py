@@ -21,8 +21,8 @@ def build_parser():
     p.prog, p.description = "sensitivity.py", __doc__
     a = p.add_argument
     a("--swap_steps", default="1,2", help="A,B: the two steps whose batches trade places (1-based)")
-    a("--n_runs", type=int, default=None, help="held-out runs re-made with the swap (default: all the preset's "
-      "held-out runs)")
+    a("--n_runs", type=int, default=None, help="runs re-made with the swap, the held-out ones first (default: the "
+      "preset's held-out runs)")
     a("--work_root", default=None, help="work folder (default: <out_root>/<preset>/work, shared with reproduce.py)")
     a("--out_dir", default=None, help="output folder (default: <out_root>/sensitivity/<preset>)")
     return p
@@ -36,8 +36,8 @@ def parse_args(argv=None):
     parse_swap(args.swap_steps)
     if args.n_runs is None:
         args.n_runs = args.test_runs
-    if not 1 <= args.n_runs <= args.test_runs:
-        raise ValueError(f"--n_runs must be in 1..{args.test_runs} (the preset's held-out runs), got {args.n_runs}")
+    if not 1 <= args.n_runs <= args.runs:
+        raise ValueError(f"--n_runs must be in 1..{args.runs} (the preset's runs), got {args.n_runs}")
     return args
 
 

@@ -6,9 +6,10 @@ lead to a run as far from the original as an unrelated curriculum does, the run-
 can predict them; the mean trajectory is then the best a simulator can do. This measures that share:
 
   1. the runs of a reproduce.py preset (the same work folder: they are reused), for each task;
-  2. n_runs of its held-out runs re-made with the batches of steps a and b traded (make_runs --swap_steps a,b;
-     default 1,2), test loss only (no BLEU / ROUGE decoding, no gradient features); and one identical re-make of
-     the first of them (nothing swapped) as the control: it must reproduce the original;
+  2. n_runs of its runs (the held-out ones first) re-made with the batches of steps a and b traded
+     (make_runs --swap_steps a,b; default 1,2), test loss only (no BLEU / ROUGE decoding, no gradient features);
+     and one identical re-make of the first of them (nothing swapped) as the control: it must reproduce the
+     original;
   3. per task, over the test examples z and recorded steps t >= 2:
        V = the between-run variance of the loss, mean over (z, t) of the variance over the preset's runs
            (ddof 1): the expected (v_a - v_b)^2 / 2 of two runs with unrelated curricula;
@@ -105,7 +106,8 @@ def task_sensitivity(ws, args, task: str, swap: list[int]) -> dict:
     spec = preset_run_spec(ws, args, task)[0]
     raw = raw_runs_by_seed(ws.root / "raw" / key)
     ids = [int(s["id"]) for s in load_samples(files[1])]
-    held = sorted(int(Path(d).name.rsplit("_seed-", 1)[1]) for d in test_dirs)[: args.n_runs]
+    first = sorted(int(Path(d).name.rsplit("_seed-", 1)[1]) for d in test_dirs)
+    held = (first + [s for s in sorted(raw) if s not in first])[: args.n_runs]
     every = torch.stack([raw_losses(raw[s], task, ids) for s in sorted(raw)])
     if max(swap) > every.shape[1]:
         raise DataError(f"--swap_steps {swap}: the {task} runs have {every.shape[1]} steps")
@@ -126,8 +128,8 @@ def task_sensitivity(ws, args, task: str, swap: list[int]) -> dict:
 
 
 def write_table(results: list[dict], args) -> str:
-    head = (f"#### How chaotic are the runs? ({args.preset} preset, lr {args.make_lr:g}; held-out runs re-made with "
-            f"the batches of steps {args.swap_steps} swapped)\n\n"
+    head = (f"#### How chaotic are the runs? ({args.preset} preset, lr {args.make_lr:g}; {args.n_runs} runs re-made "
+            f"with the batches of steps {args.swap_steps} swapped)\n\n"
             "Between-run variance V: of the test loss over the preset's runs; swap change D: (swapped - original)^2 "
             "/ 2; chaos share D / V: 0 = the swap changes nothing, 1 = the swapped run is as far from its original "
             "as an unrelated run. Steps 2..T and the last step.\n\n"
