@@ -142,3 +142,25 @@ def test_embedding_mode_and_bad_width(tmp_path):
         embed_samples(samples, {**setting, "texts": "input+lexical"}, tmp_path, show_progress=False)
     with pytest.raises(ValueError, match="anchor_lex_sim expects"):
         AnchorLexSim(torch.zeros(3, 10), torch.zeros(2, 10))
+
+
+def test_new_test_texts_are_embedded_like_the_checkpoint_examples(tmp_path):
+    """influence.py --test_texts: new texts get the checkpoint's embedding layout ([input, target, lexical] for
+    anchor_lex_sim; before, they were embedded input only and failed the width check)."""
+    from types import SimpleNamespace
+
+    from gptfluence.encoders import DEFAULT_ENCODER
+    from gptfluence.pipeline.influence import test_examples
+    setting = {"encoder": DEFAULT_ENCODER, "pooling": "cls", "max_length": 512, "texts": "input+target+lexical"}
+    samples = [{"input": "Alan Bean was born in Wheeler", "context": "Alan Bean"},
+               {"input": "The cat sat on the mat", "context": "The cat"}]
+    emb = embed_samples(samples, setting, tmp_path, show_progress=False)
+    sim = AnchorLexSim(emb, emb[:1])
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Alan Bean flew to the moon\nA new text\n")
+    spec = SimpleNamespace(test_texts=str(texts), embedding_cache=tmp_path, progress=False, test_ids=None)
+    new, rows, ids, got = test_examples(spec, sim, {"encoder": setting}, "cpu")
+    assert got == ["Alan Bean flew to the moon", "A new text"] and ids is None and rows.tolist() == [0, 1]
+    assert new.test_emb.shape == (2, emb.shape[1]) and sim.test_emb.shape[0] == 1  # a copy, the original kept
+    lex = lexical_features([{"input": t} for t in got])
+    assert torch.equal(new.test_emb[:, -LEXICAL_DIM:], lex)
