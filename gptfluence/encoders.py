@@ -36,7 +36,7 @@ from typing import Sequence
 
 import torch
 
-from .io import DataError, atomic_open, file_sha256
+from .io import DataError, atomic_open, file_sha256, sample_target
 
 logger = logging.getLogger(__name__)
 
@@ -532,8 +532,8 @@ LEXICAL_DIM = 3 * LEXICAL_BUCKETS
 
 
 def _target(sample: dict) -> str:
-    """The target: `input` without the `context` prefix (the whole input when there is no context)."""
-    t = sample["input"][len(sample.get("context", "")):] if sample.get("context") else sample["input"]
+    """The target (io.sample_target); the whole input when it is empty (no context, or input == context)."""
+    t = sample_target(sample)
     return t if t.strip() else sample["input"]
 
 

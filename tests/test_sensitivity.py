@@ -48,6 +48,7 @@ def test_chaos_share_recovers_the_planted_share(content_sd, chaos_sd, share):
     res = S.chaos_share(every, orig, remade)
     assert res["chaos_share"] == pytest.approx(share, abs=0.05)
     assert res["chaos_share_last"] == pytest.approx(share, abs=0.1)
+    assert len(res["per_step_share"]) == 6 and all(abs(x - share) < 0.15 for x in res["per_step_share"][1:])
     per_run = torch.tensor(res["chaos_share_per_run"], dtype=torch.float64)
     assert len(per_run) == 200 and per_run.mean().item() == pytest.approx(res["chaos_share"], rel=1e-9, abs=1e-12)
     with pytest.raises(DataError, match=">= 2 runs"):

@@ -81,3 +81,25 @@ def run_experiment(args, out, log_name: str, work_root, run, env: dict | None = 
         return res
     finally:
         finish_logging(handler)
+
+
+def run_preset_table(args, name: str, run) -> str:
+    """A reproduce-preset command that writes a table (bench_fidelity, sensitivity): `run(ws, args, out)` returns
+    (markdown, summary); writes <out_dir or out_root/name/preset>/table.md and summary.json in the preset's shared
+    work folder (<out_root>/<preset>/work unless --work_root), prints the table and returns it."""
+    from pathlib import Path
+
+    from ..io import atomic_open, write_json
+
+    def work(ws, args, out):
+        text, summary = run(ws, args, out)
+        with atomic_open(out / "table.md") as f:
+            f.write(text)
+        write_json(out / "summary.json", summary)
+        return text
+    out = Path(args.out_dir or Path(args.out_root) / name / args.preset)
+    text = run_experiment(args, out, f"{name}.log", args.work_root or Path(args.out_root) / args.preset / "work",
+                          work, progress=args.progress)
+    print(text)
+    print(f"table: {out / 'table.md'}")
+    return text

@@ -12,8 +12,6 @@ sensitivity.log (out_dir: results/sensitivity/<preset>). Every preset flag of ut
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def build_parser():
     from .reproduce import build_parser as reproduce_parser
@@ -43,19 +41,5 @@ def parse_args(argv=None):
 
 def main(argv=None) -> str:
     from ..experiments.sensitivity import run
-    from ..io import atomic_open, write_json
-    from . import run_experiment
-
-    def work(ws, args, out):
-        text, summary = run(ws, args, out)
-        with atomic_open(out / "table.md") as f:
-            f.write(text)
-        write_json(out / "summary.json", summary)
-        return text
-    args = parse_args(argv)
-    out = Path(args.out_dir or Path(args.out_root) / "sensitivity" / args.preset)
-    text = run_experiment(args, out, "sensitivity.log", args.work_root or Path(args.out_root) / args.preset / "work",
-                          work, progress=args.progress)
-    print(text)
-    print(f"table: {out / 'table.md'}")
-    return text
+    from . import run_preset_table
+    return run_preset_table(parse_args(argv), "sensitivity", run)

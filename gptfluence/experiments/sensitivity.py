@@ -66,7 +66,8 @@ def raw_runs_by_seed(raw_root: Path) -> dict[int, Path]:
 def chaos_share(all_runs: torch.Tensor, originals: torch.Tensor, remade: torch.Tensor) -> dict:
     """all_runs [R, T, N] (R >= 2), originals / remade [S, T, N] (remade[s] = originals[s] re-made with a swap).
     Steps 2..T (the first step is where the swap starts at the earliest). Returns V, D and D / V over all those
-    steps and at the last step, and the swap's largest absolute change."""
+    steps (also per re-made run: its spread says how far to trust a share from a few runs), at the last step and
+    at every step (per_step_share, steps 1..T), and the swap's largest absolute change."""
     if all_runs.shape[0] < 2:
         raise DataError("the between-run variance needs >= 2 runs")
     var = all_runs.var(dim=0, unbiased=True)  # [T, N]
@@ -77,6 +78,7 @@ def chaos_share(all_runs: torch.Tensor, originals: torch.Tensor, remade: torch.T
             "chaos_share": d_all / v_all if v_all > 0 else math.nan,
             "between_run_variance_last": v_last, "swap_half_sq_change_last": d_last,
             "chaos_share_last": d_last / v_last if v_last > 0 else math.nan,
+            "per_step_share": (half_sq.mean(dim=(0, 2)) / var.mean(dim=1)).tolist(),
             "chaos_share_per_run": [(half_sq[r, 1:].mean() / v_all).item() if v_all > 0 else math.nan
                                     for r in range(half_sq.shape[0])],
             "max_abs_change": (remade - originals).abs().max().item()}
@@ -118,9 +120,7 @@ def task_sensitivity(ws, args, task: str, swap: list[int]) -> dict:
     control = raw_losses(remake(ws, spec, held[0], base / "identical", None), task, ids)
     res = chaos_share(every, orig, swapped)
     res.update(task=task, runs=every.shape[0], steps=every.shape[1], test_examples=len(ids), swapped_seeds=held,
-               swap_steps=swap, control_max_abs_diff=(control - orig[0]).abs().max().item(),
-               per_step_share=(0.5 * (swapped - orig) ** 2).mean(dim=(0, 2)).div(every.var(dim=0).mean(dim=1))
-               .tolist())
+               swap_steps=swap, control_max_abs_diff=(control - orig[0]).abs().max().item())
     log.info("%s: between-run variance %.3g, swap %.3g: chaos share %.2f (last step %.2f); identical re-make "
              "differs by %.1e", task, res["between_run_variance"], res["swap_half_sq_change"], res["chaos_share"],
              res["chaos_share_last"], res["control_max_abs_diff"])

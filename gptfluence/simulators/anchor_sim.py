@@ -282,12 +282,17 @@ class AnchorLexSim(AnchorSim):
         return G.cumsum(2)
 
     @staticmethod
-    def _lex_solve(F, r, mask, alpha: float) -> torch.Tensor:
-        if math.isinf(alpha):
-            return torch.zeros(F.shape[-1], dtype=D, device=F.device)
+    def _lex_stats(F, r, mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """(X^T X, X^T y) of the lexical ridge over the recorded entries: computed once, solved for every strength."""
         X, y = F[mask], r[mask]
-        eye = torch.eye(F.shape[-1], dtype=D, device=F.device)
-        return torch.linalg.solve(X.T @ X + alpha * eye, X.T @ y)
+        return X.T @ X, X.T @ y
+
+    @staticmethod
+    def _lex_solve(stats, alpha: float) -> torch.Tensor:
+        gram, rhs = stats
+        if math.isinf(alpha):
+            return torch.zeros_like(rhs)
+        return torch.linalg.solve(gram + alpha * torch.eye(len(rhs), dtype=D, device=rhs.device), rhs)
 
     def _lex_alpha(self, train, F) -> float:
         """The lexical ridge strength (inf: no lexical term) with the lowest cross-validated error of the lexical term
@@ -297,15 +302,17 @@ class AnchorLexSim(AnchorSim):
         for held in _folds(v.shape[0], self.folds):
             keep = [r for r in range(v.shape[0]) if r not in held]
             m = _mean(v[keep], mask[keep])
+            stats = self._lex_stats(F[keep], v[keep] - m, mask[keep])
             for a, alpha in enumerate(self.LEX_ALPHAS):
-                w = self._lex_solve(F[keep], v[keep] - m, mask[keep], alpha)
+                w = self._lex_solve(stats, alpha)
                 errs[a] += float((((v[held] - m - F[held] @ w) ** 2) * mask[held]).sum())
         return self.LEX_ALPHAS[int(torch.argmin(errs))]
 
     def _fit_both(self, train, F, alpha: float) -> None:
         """The lexical coefficients at ridge strength alpha, then anchor_sim's fit on the values less them."""
         v, mask = train.values.double(), train.mask
-        self.lex_w = self._lex_solve(F, v - _mean(v, mask), mask, alpha)
+        self.lex_w = (self._lex_solve(self._lex_stats(F, v - _mean(v, mask), mask), alpha) if math.isfinite(alpha)
+                      else torch.zeros(F.shape[-1], dtype=D, device=F.device))
         self.lex_chosen = torch.tensor(alpha, dtype=D)
         super().fit_data(replace(train, values=(v - F @ self.lex_w).to(train.values.dtype)))
 
