@@ -526,8 +526,10 @@ class TextEncoder:
         return f"TextEncoder({self.name!r}, pooling={self.pooling!r}, max_length={self.max_length})"
 
 
-#: feature-hashing buckets per part (context, target, whole input) of the lexical features
-LEXICAL_BUCKETS = 1024
+#: feature-hashing buckets per part (context, target, whole input) of the lexical features. 4,096: with 1,024 the
+#: collisions of rare words with frequent ones blurred their inverse document frequencies (webnlg's held-out gain of
+#: a word-overlap term fell from 32% to 26%); 4,096 matches exact word counts to within 1%
+LEXICAL_BUCKETS = 4096
 LEXICAL_DIM = 3 * LEXICAL_BUCKETS
 
 
@@ -557,6 +559,22 @@ def lexical_features(samples: Sequence[dict], buckets: int = LEXICAL_BUCKETS) ->
             if norm > 0:
                 row /= norm
     return out
+
+
+def lexical_idf(features: torch.Tensor, buckets: int = LEXICAL_BUCKETS) -> torch.Tensor:
+    """[3, buckets] float64 inverse document frequencies log((1 + N) / (1 + df)) of the buckets of lexical features
+    [N, 3 * buckets] (df: the rows in which a bucket is non-zero), per part. A word every text has weighs ~0."""
+    if features.dim() != 2 or features.shape[1] != 3 * buckets:
+        raise ValueError(f"expected lexical features [N, {3 * buckets}], got {tuple(features.shape)}")
+    df = (features.reshape(len(features), 3, buckets) != 0).sum(0).double()
+    return torch.log((1.0 + len(features)) / (1.0 + df))
+
+
+def weight_lexical(features: torch.Tensor, idf: torch.Tensor) -> torch.Tensor:
+    """Lexical features [N, 3 * B] weighted by inverse document frequencies [3, B] and L2-normalised per part, float64
+    [N, 3, B]: the dot product of two rows' parts is the TF-IDF cosine of their bags of words."""
+    x = features.double().reshape(len(features), *idf.shape) * idf.to(features.device)
+    return x / x.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
 def embed_samples(samples: Sequence[dict], setting: dict, cache_dir: str | os.PathLike | None = "default",

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from gptfluence import influence as I
-from gptfluence.encoders import LEXICAL_DIM, embed_samples, lexical_features
+from gptfluence.encoders import LEXICAL_DIM, embed_samples, lexical_features, lexical_idf, weight_lexical
 from gptfluence.metrics import evaluate
 from gptfluence.simulators import AnchorLexSim, AnchorSim
 from gptfluence.simulators.anchor_sim import _mean
@@ -52,14 +52,37 @@ def test_hashed_bags_approximate_the_cosine_of_word_counts():
     assert float(lexical_features([{"input": "abc"}])[0, :B].abs().sum()) == 0.0  # no context: zero part
 
 
+def _tfidf_kernel(tr_lex, te_lex, part=2):
+    """[P, N] TF-IDF cosine of one part (2: whole input), IDF over the pool and the test set."""
+    idf = lexical_idf(torch.cat([tr_lex, te_lex]))
+    return weight_lexical(tr_lex, idf)[:, part] @ weight_lexical(te_lex, idf)[:, part].T
+
+
+def test_idf_weights_rare_shared_words_over_common_ones():
+    docs = [{"context": f"common w{k}", "input": f"common w{k} common"} for k in range(8)]
+    docs.append({"context": "common w0", "input": "common w0 x"})
+    lex = lexical_features(docs)
+    idf = lexical_idf(lex)
+    B = LEXICAL_DIM // 3
+    assert idf.shape == (3, B)
+    w = weight_lexical(lex, idf)
+    # plain counts: docs 1 and 2 share "common" (in every text) and look alike; with IDF they share nothing
+    assert float(lex[1, :B] @ lex[2, :B]) == pytest.approx(0.5, abs=1e-6)
+    assert abs(float(w[1, 0] @ w[2, 0])) < 1e-6
+    # doc 0 and doc 8 share the rare word w0: their contexts are identical, so the cosine is 1 with or without IDF
+    assert float(w[0, 0] @ w[8, 0]) == pytest.approx(1.0, abs=1e-6)
+    assert float(w[0, 0] @ w[0, 0]) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="lexical features"):
+        lexical_idf(lex[:, :B])
+
+
 def planted(R=12, T=10, P=30, N=12, signal=0.05, seed=0, d=8):
-    """Runs whose deviation from a shared curve is sum over the batches of signal * cos(bag of i, bag of z')
+    """Runs whose deviation from a shared curve is sum over the batches of signal * TF-IDF cos(bag of i, bag of z')
     (whole input), and embeddings unrelated to the words."""
     g = torch.Generator().manual_seed(seed)
     tr, te = _samples(P, g, "train"), _samples(N, g, "test")
     lex = lexical_features(tr).double(), lexical_features(te).double()
-    B = LEXICAL_DIM // 3
-    K = lex[0][:, 2 * B:] @ lex[1][:, 2 * B:].T
+    K = _tfidf_kernel(*lex)
     K = K - K.mean(0)
     batches = torch.stack([torch.stack([torch.randperm(P, generator=g)[:3] for _ in range(T)]) for _ in range(R)])
     counts = batch_counts(batches.reshape(R * T, -1), P).reshape(R, T, P).double()
@@ -89,8 +112,7 @@ def test_recovers_a_planted_word_overlap_effect():
     assert _mse(lex, train, held) < 0.05 * base and _mse(plain, train, held) > 0.5 * base
     # the fitted word-overlap effect of a training example on a test example is the planted one (up to the ridge)
     base_tab, slope_tab, _ = lex.effect_factors(data.test_rows, data.steps.numel())
-    B = LEXICAL_DIM // 3
-    K = tr[:, -B:].double() @ te[:, -B:].double().T
+    K = _tfidf_kernel(tr[:, -LEXICAL_DIM:].double(), te[:, -LEXICAL_DIM:].double())
     planted_tab = 0.05 * (K - K.mean(0))
     got = (base_tab + 0.5 * slope_tab).reshape(-1)
     assert torch.corrcoef(torch.stack([got, planted_tab.reshape(-1)]))[0, 1] > 0.95

@@ -8,7 +8,7 @@
     no_change        baseline: the first value repeated
     mean_trajectory  baseline: per test example, the mean trajectory over the training runs
     anchor_sim       this repo's simulator: the mean trajectory plus a closed-form, cross-validated batch model
-    anchor_lex_sim   anchor_sim plus a six-coefficient word-overlap batch effect (bags of words of both examples)
+    anchor_lex_sim   anchor_sim plus a six-coefficient word-overlap batch effect (TF-IDF bags of words of both examples)
 """
 
 from __future__ import annotations

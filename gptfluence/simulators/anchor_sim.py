@@ -37,7 +37,7 @@ from dataclasses import replace
 
 import torch
 
-from ..encoders import LEXICAL_BUCKETS, LEXICAL_DIM
+from ..encoders import LEXICAL_BUCKETS, LEXICAL_DIM, lexical_idf, weight_lexical
 from ..io import DataError
 from .base import batch_counts
 from .enc_sim import FeatureSimulator
@@ -239,8 +239,12 @@ class AnchorLexSim(AnchorSim):
 
         sum_c (u_c + s_tau u'_c) L_c(i, z')
 
-    with L_c the cosine similarity of the two examples' bags of words (c: context, target, whole input; hashed,
-    encoders.lexical_features), centred over the training pool. Six coefficients, so they can be learnt from a
+    with L_c the TF-IDF cosine similarity of the two examples' bags of words (c: context, target, whole input; hashed,
+    encoders.lexical_features; inverse document frequencies over the training pool and the test set, as the
+    principal components are), centred over the training pool. Weighting by inverse document frequency lets a
+    shared rare word (an entity, a place) count and a template word every example has not: on the default preset's
+    held-out generation runs a pilot regression gained 32% / 28% over the mean trajectory with it (webnlg /
+    wmt16_de_en loss) and 11% / 13% with plain counts. Six coefficients, so they can be learnt from a
     handful of runs where the bilinear form's hundreds cannot: on the default preset's generation runs, whose
     run-to-run differences the curriculum sets (utils/sensitivity.py), the overlap of words (entity names, phrases)
     says which test examples a run's batches help. Fitted first (ridge over runs, its strength, or no lexical
@@ -259,13 +263,21 @@ class AnchorLexSim(AnchorSim):
         super().__init__(train_emb, test_emb, **kw)
         self.register_buffer("lex_w", torch.zeros(6, dtype=D))
         self.register_buffer("lex_chosen", torch.tensor(math.inf, dtype=D))
+        self.register_buffer("lex_idf", torch.ones(3, LEXICAL_BUCKETS, dtype=D))
+
+    def _idf_fit(self) -> None:
+        """Inverse document frequencies of the lexical buckets over the training pool and the test set (kept when
+        new test texts are set later, like the principal components)."""
+        off = self.dim - self.extra_dim
+        self.lex_idf = lexical_idf(torch.cat([self.train_emb[:, off:], self.test_emb[:, off:]]))
 
     def _lex_kernel(self, test_rows: torch.Tensor) -> torch.Tensor:
-        """[P, N, 3] bag-of-words cosine similarities (context, target, whole input), centred over the pool."""
-        off, B = self.dim - self.extra_dim, LEXICAL_BUCKETS
-        a = self.train_emb[:, off:].double()
-        b = self.test_emb[test_rows.to(self.test_emb.device), off:].double()
-        K = torch.stack([a[:, c * B:(c + 1) * B] @ b[:, c * B:(c + 1) * B].T for c in range(3)], -1)
+        """[P, N, 3] TF-IDF cosine similarities of the bags of words (context, target, whole input), centred over the
+        pool."""
+        off = self.dim - self.extra_dim
+        a = weight_lexical(self.train_emb[:, off:], self.lex_idf)
+        b = weight_lexical(self.test_emb[test_rows.to(self.test_emb.device), off:], self.lex_idf)
+        K = torch.einsum("pcb,ncb->pnc", a, b)
         return K - K.mean(0, keepdim=True)
 
     def _lex_cumulative(self, batches: torch.Tensor, test_rows: torch.Tensor,
@@ -324,6 +336,7 @@ class AnchorLexSim(AnchorSim):
         training runs."""
         if train.mask.shape[0] < 2:
             raise DataError("anchor_sim needs at least 2 training runs (it cross-validates over runs)")
+        self._idf_fit()
         F = self._lex_cumulative(train.batches, train.test_rows)
         alpha = self._lex_alpha(train, F)
         if math.isfinite(alpha):
