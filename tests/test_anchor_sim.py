@@ -74,7 +74,9 @@ def test_recovers_planted_batch_effects_and_cross_validates():
     mean = _mean(train.values.double(), train.mask).float()
     err = evaluate(pred, held.values, held.mask)["all_steps_mse_mean"]
     base = evaluate(mean[None].expand_as(held.values), held.values, held.mask)["all_steps_mse_mean"]
-    assert err < 0.05 * base, (err, base)
+    # the one-standard-error rule picks a stronger ridge than the minimum (a bias toward the mean trajectory):
+    # 6.5% of the mean trajectory's error here, 4.2% with the minimum
+    assert err < 0.1 * base, (err, base)
     assert math.isfinite(float(sim.chosen[0]))  # the batch model is used
 
 
@@ -118,7 +120,7 @@ def test_influence_is_exact_and_matches_edited_rollouts():
 def test_influence_in_memory_bounded_chunks_is_the_same(monkeypatch):
     """With the block budget so small that every training example is its own chunk (step tables built chunk by
     chunk), influence is what one chunk of all examples gives."""
-    data, tr, te = toy(signal=0.3)
+    data, tr, te = toy(R=10, signal=0.3)
     sim = AnchorSim(tr, te, k=4)
     sim.fit_data(data)
     init = data.values[:2, :, 0]
