@@ -53,3 +53,47 @@ def test_bad_sections_are_refused():
         fidelity.parse_args(["--sections", "planted,nope"])
     with pytest.raises(ValueError, match="--planted_runs must be >= 8"):
         fidelity.parse_args(["--planted_runs", "3"])
+
+
+def test_split_blocks_hold_out_every_block_once():
+    runs = [f"r{i}" for i in range(1, 12)]  # 11 runs, blocks of 3: the partial last block is left out
+    blocks = F.split_blocks(runs, 3)
+    assert [held for _, held in blocks] == [["r1", "r2", "r3"], ["r4", "r5", "r6"], ["r7", "r8", "r9"]]
+    for train, held in blocks:
+        assert sorted(train + held) == sorted(runs) and not set(train) & set(held)
+
+
+def test_splits_table_gains_and_verdicts():
+    ours, mean, plain = F.ANCHOR.label, F.MEAN_TRAJECTORY.label, F.ANCHOR_PLAIN.label
+    res = {"a": [{ours: 0.5, mean: 1.0, plain: 1.0}, {ours: 1.0, mean: 1.0, plain: 0.9}],
+           "b": [{ours: 1.0, mean: 1.0, plain: 1.0}, {ours: 2.0, mean: 1.0, plain: 1.0}]}
+    text, checks = F.splits_table(res)
+    assert "| block 1 | 0.5000 vs 1.0000 (+50%; anchor_sim +0%) | 1.0000 vs 1.0000 (+0%; anchor_sim +0%) | " \
+           "0.7500 vs 1.0000 (+25%) |" in text
+    assert "| block 2 | 1.0000 vs 1.0000 (+0%; anchor_sim +10%) | 2.0000 vs 1.0000 (-100%; anchor_sim +0%) | " \
+           "1.5000 vs 1.0000 (-50%) |" in text
+    assert checks[0] == "- NO: on every held-out block, on average by >= 10%: +25%, -50%"
+    assert checks[1].endswith("a 1/1/0, b 0/1/1")
+
+
+def test_splits_section_fits_every_block(tmp_path, monkeypatch):
+    """The splits section on synthetic planted runs standing in for a preset task: every block is held out once,
+    and each cell is the held-out MSE of a fit on the other runs."""
+    from gptfluence.experiments import reproduce as R
+    runs, files = F.planted_runs(tmp_path / "w", 9, None)
+
+    def fake_task_runs(ws, args, task):
+        return runs[:-3], runs[-3:], files, f"fake/{task}"
+    monkeypatch.setattr(R, "task_runs", fake_task_runs)
+    text = fidelity.main(["--preset", "quick", "--tasks", "planted", "--sections", "splits", "--runs", "9",
+                          "--test_runs", "3", "--out_root", str(tmp_path / "out")])
+    summary = json.loads((tmp_path / "out" / "fidelity" / "quick" / "summary.json").read_text())
+    blocks = summary["splits"]["planted"]
+    assert len(blocks) == 3 and "| block 3 |" in text
+    for row in blocks:
+        assert set(row) == {m.label for m in F.SPLIT_METHODS} and all(v > 0 for v in row.values())
+    # block 1 held out runs 1-3: its mean trajectory is the mean of runs 4-9, scored on runs 1-3
+    rs_train, rs_held = load_runs(runs[3:]), load_runs(runs[:3])
+    m = rs_train.values.double().mean(0)
+    want = float(((rs_held.values.double() - m)[..., 1:] ** 2).mean())
+    assert blocks[0][F.MEAN_TRAJECTORY.label] == pytest.approx(want, rel=1e-4)

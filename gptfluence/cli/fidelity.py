@@ -13,7 +13,7 @@ reproduce.py through the work folder, and every stage resumes.
 
 from __future__ import annotations
 
-SECTIONS = ("planted", "preset", "unseen")
+SECTIONS = ("planted", "preset", "unseen", "splits")
 
 
 def build_parser():
@@ -21,7 +21,7 @@ def build_parser():
     p = reproduce_parser()
     p.prog, p.description = "bench_fidelity.py", __doc__
     a = p.add_argument
-    a("--sections", default=",".join(SECTIONS), help="comma-separated: planted, preset, unseen")
+    a("--sections", default=",".join(SECTIONS), help="comma-separated: planted, preset, unseen, splits")
     a("--planted_dir", default=None, help="processed planted runs made elsewhere (default: made here, "
       "gptfluence.synthetic)")
     a("--planted_runs", type=int, default=32, help="planted runs made here (the last 5 are held out, 2 validate)")
