@@ -178,6 +178,7 @@ def test_new_test_texts_are_embedded_like_the_checkpoint_examples(tmp_path):
                {"input": "The cat sat on the mat", "context": "The cat"}]
     emb = embed_samples(samples, setting, tmp_path, show_progress=False)
     sim = AnchorLexSim(emb, emb[:1])
+    sim._idf_fit()  # as fit_data does: IDF over the pool and the test set it was fitted with
     texts = tmp_path / "texts.txt"
     texts.write_text("Alan Bean flew to the moon\nA new text\n")
     spec = SimpleNamespace(test_texts=str(texts), embedding_cache=tmp_path, progress=False, test_ids=None)
@@ -186,3 +187,7 @@ def test_new_test_texts_are_embedded_like_the_checkpoint_examples(tmp_path):
     assert new.test_emb.shape == (2, emb.shape[1]) and sim.test_emb.shape[0] == 1  # a copy, the original kept
     lex = lexical_features([{"input": t} for t in got])
     assert torch.equal(new.test_emb[:, -LEXICAL_DIM:], lex)
+    # the new texts are weighed with the fitted inverse document frequencies, not ones of their own
+    assert torch.equal(new.lex_idf, sim.lex_idf) and float(sim.lex_idf.max()) > 0
+    K = new._lex_kernel(rows)
+    assert K.shape == (2, 2, 3) and torch.isfinite(K).all()
