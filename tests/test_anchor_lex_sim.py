@@ -191,3 +191,24 @@ def test_new_test_texts_are_embedded_like_the_checkpoint_examples(tmp_path):
     assert torch.equal(new.lex_idf, sim.lex_idf) and float(sim.lex_idf.max()) > 0
     K = new._lex_kernel(rows)
     assert K.shape == (2, 2, 3) and torch.isfinite(K).all()
+
+
+def test_checkpoint_file_stores_the_bags_of_words_sparse_and_reads_them_back_dense(tmp_path):
+    from gptfluence.checkpoint import load_checkpoint, mark_finished, save_checkpoint, simulator_from_checkpoint
+    data, (tr, te) = planted(signal=0.05)
+    sim = AnchorLexSim(tr, te, k=4)
+    sim.fit_data(data)
+    payload = {"sim_name": sim.name, "sim_config": sim.config(), "state_dict": sim.state_dict()}
+    save_checkpoint(tmp_path / "best-checkpoint.pt", payload)
+    assert payload["state_dict"]["train_emb"].layout == torch.strided  # the caller's dict is left as it was
+    dense = tmp_path / "dense.pt"
+    torch.save(payload, dense)
+    assert (tmp_path / "best-checkpoint.pt").stat().st_size < 0.5 * dense.stat().st_size
+    mark_finished(tmp_path)  # re-written from the sparse file
+    ckpt = load_checkpoint(tmp_path)
+    for k, v in sim.state_dict().items():
+        assert ckpt["state_dict"][k].layout == torch.strided and torch.equal(ckpt["state_dict"][k], v), k
+    back = simulator_from_checkpoint(ckpt)
+    init = data.values[:2, :, 0]
+    assert torch.equal(back.predict(data.batches[:2], init, data.test_rows, data.steps),
+                       sim.predict(data.batches[:2], init, data.test_rows, data.steps))
