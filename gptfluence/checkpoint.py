@@ -51,7 +51,8 @@ def build_payload(sim: Simulator, spec: dict, data: dict, encoder: dict | None) 
 
 
 #: a 2-D weight or buffer with at most this share of non-zeros is written in compressed sparse row form (the hashed
-#: bags of words of anchor_lex_sim are ~95% zeros: a checkpoint 4-5x smaller); read back, it is the same dense tensor
+#: bags of words of anchor_lex_sim are ~95% zeros: default webnlg's checkpoint 8.0 -> 2.6 MB); read back, it is
+#: the same dense tensor
 SPARSE_DENSITY = 0.2
 SPARSE_MIN_NUMEL = 1 << 16
 

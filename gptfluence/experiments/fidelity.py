@@ -108,10 +108,10 @@ def splits_table(res: dict) -> tuple[str, list[str]]:
         for t in tasks:
             a, b = res[t][k][ours], res[t][k][mean]
             a_sum, b_sum = a_sum + a, b_sum + b
-            g = 1 - a / b
+            g, g_plain = (1 - a / b, 1 - res[t][k][plain] / b) if b > 0 else (0.0, 0.0)  # b = 0: runs identical
             wins[t][0 if g > 0.005 else 2 if g < -0.005 else 1] += 1
-            row.append(f"{a:.4f} vs {b:.4f} ({g:+.0%}; {plain} {1 - res[t][k][plain] / b:+.0%})")
-        avg_gains.append(1 - a_sum / b_sum)
+            row.append(f"{a:.4f} vs {b:.4f} ({g:+.0%}; {plain} {g_plain:+.0%})")
+        avg_gains.append(1 - a_sum / b_sum if b_sum > 0 else 0.0)
         row.append(f"{a_sum / len(tasks):.4f} vs {b_sum / len(tasks):.4f} ({avg_gains[-1]:+.0%})")
         lines.append(f"| block {k + 1} | " + " | ".join(row) + " |")
     text = (f"#### every held-out block in turn, test loss: all-steps MSE of {ours} vs the mean trajectory "
