@@ -544,20 +544,23 @@ def lexical_features(samples: Sequence[dict], buckets: int = LEXICAL_BUCKETS) ->
     whole input, each part feature-hashed into `buckets` signed buckets (blake2b of the word: stable across
     processes) and L2-normalised (a part without words is 0). The dot product of two samples' parts approximates
     the cosine similarity of their bags of words (hash collisions add a small zero-mean error)."""
-    out = torch.zeros(len(samples), 3 * buckets)
     memo: dict[str, tuple[int, float]] = {}
+    rows, cols, signs = [], [], []
     for n, s in enumerate(samples):
         for part, text in enumerate((s.get("context", ""), _target(s), s["input"])):
-            row = out[n, part * buckets:(part + 1) * buckets]
             for word in re.findall(r"\w+", text.lower()):
                 if word not in memo:
                     h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
                     memo[word] = (h % buckets, 1.0 if (h >> 32) & 1 else -1.0)
                 b, sign = memo[word]
-                row[b] += sign
-            norm = row.norm()
-            if norm > 0:
-                row /= norm
+                rows.append(n)
+                cols.append(part * buckets + b)
+                signs.append(sign)
+    out = torch.zeros(len(samples), 3 * buckets)
+    if rows:  # one scatter of every word's signed count (whole numbers: exact in any order)
+        out.index_put_((torch.tensor(rows), torch.tensor(cols)), torch.tensor(signs), accumulate=True)
+    parts = out.view(len(samples), 3, buckets)
+    parts /= parts.norm(dim=-1, keepdim=True).clamp(min=1e-30)  # a part without words stays 0
     return out
 
 
