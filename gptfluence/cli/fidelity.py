@@ -1,5 +1,6 @@
 """Fidelity benchmark, one command: every method x 3 simulator seeds on planted runs, on a reproduce.py preset's
-runs (every task and metric) and on test examples the simulators never saw, against the honest baselines
+runs (every task and metric), on test examples the simulators never saw, and with every block of the preset's runs
+held out in turn (the mean trajectory and the closed-form anchor sims), against the honest baselines
 (gptfluence/experiments/fidelity.py explains the sections). Prints and writes a markdown table.
 
     python bench/bench_fidelity.py                          # default preset (reuses results/default/work)
