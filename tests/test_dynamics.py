@@ -20,6 +20,7 @@ from gptfluence import tasks
 from gptfluence.basemodel import PRESETS, build_base_model, get_base_model
 from gptfluence.formats import checkpoint_path
 from gptfluence.io import DataError
+from gptfluence.runmaker import generation as G
 
 SHOT, SAMPLE, BS, EPOCHS = 24, 8, 4, 2  # 4 optimizer steps per run
 T = SAMPLE // BS * EPOCHS
@@ -96,6 +97,8 @@ def test_grad_features_match_autograd(base, sst2):
     proj = D.GradProjector(W.shape[0], W.shape[1], dim=12, seed=3)
     assert (proj.d1 * proj.d2, proj.pv.shape, proj.ph.shape) == (12, (W.shape[0], proj.d1), (W.shape[1], proj.d2))
     feats = D.grad_features(model, encs, tok.pad_token_id, proj, batch_size=2)
+    shared, losses = D.grad_features(model, encs, tok.pad_token_id, proj, batch_size=2, with_losses=True)
+    assert torch.equal(shared, feats) and torch.equal(losses, D.score_losses(model, encs, tok.pad_token_id, 2))
     # the features are the output layer's gradient; the base model ties it to the input embeddings, so the
     # exact value comes from an untied copy of the head (same weights: same forward pass)
     head = torch.nn.Linear(W.shape[1], W.shape[0], bias=False)
@@ -209,6 +212,13 @@ def test_grad_feature_files(base, sst2, tmp_path):
     assert sorted(p.name for p in (dirs[0] / "grads").iterdir()) == ["grads_final.pt", "grads_step-1.pt",
                                                                      "grads_step-3.pt"]
     assert float(g["train"].float().norm()) > 0
+    # step 3's test features come from the scoring pass of step 2; recorded only every 3rd step (no scoring pass
+    # at step 2), the run computes them in a pass of their own: the same numbers
+    _, alone = make(base, sst2, tmp_path / "alone", [1], grad_features=True, grad_steps="1,3", grad_dim=16,
+                    record_interval=3)
+    for name in ("grads_step-3.pt", "grads_final.pt"):
+        g1, g2 = (torch.load(d / "grads" / name) for d in (dirs[0], alone[0]))
+        assert torch.equal(g1["test"], g2["test"]) and torch.equal(g1["train"], g2["train"])
 
 
 def test_generation_task_records_metrics(base, tmp_path):
@@ -232,6 +242,25 @@ def test_batched_generation_equals_single(base):
     batched = D.generate_outputs(model, tok, encs, ref_lens, batch_size=5, len_factor=0.5)
     single = [D.generate_outputs(model, tok, [e], [n], batch_size=1, len_factor=0.5)[0] for e, n in zip(encs, ref_lens)]
     assert batched == single and any(batched)
+
+
+def test_greedy_decode_equals_model_generate(base):
+    """The pruned greedy decoder gives the tokens of model.generate (greedy, each row with its own
+    max_new_tokens), for rows that stop at eos and rows that stop at their limit."""
+    model, tok, _ = base
+    test = tasks.build_task("webnlg", 4, 8, seed=2)[1]
+    encs = D.encode_samples(test, tok)
+    ctxs = [e.ids[:e.n_ctx] for e in encs]
+    limits = [1, 3, 5, 8, 12, 20, 30, 40]
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    got = G.greedy_decode(model.eval(), ctxs, limits, eos, pad)
+    for c, n, g in zip(ctxs, limits, got):
+        ref = model.generate(input_ids=torch.tensor([c]), attention_mask=torch.ones(1, len(c), dtype=torch.long),
+                             max_new_tokens=n, do_sample=False, pad_token_id=pad, eos_token_id=eos)[0, len(c):].tolist()
+        if eos in ref:
+            ref = ref[:ref.index(eos) + 1]
+        assert g == ref and 1 <= len(g) <= n
+    assert any(len(g) == n and g[-1] != eos for g, n in zip(got, limits))  # some rows stop at their limit
 
 
 def test_bleu_rouge_hand_example():

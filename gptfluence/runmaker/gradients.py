@@ -16,10 +16,11 @@ import math
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ..io import DataError
 from .encoding import Encoded, _length_batches, collate
-from .scoring import scored_hidden
+from .scoring import example_means, scored_hidden
 
 
 def _split_dim(dim: int) -> tuple[int, int]:
@@ -44,29 +45,41 @@ class GradProjector:
         """Project an exact gradient [V, H] -> [D] (for checks)."""
         return (self.pv.T @ grad_w.float() @ self.ph).reshape(-1)
 
+def _batch_features(h: torch.Tensor, logits: torch.Tensor, batch: dict, projector: GradProjector,
+                    n: int) -> torch.Tensor:
+    """Projected gradients [n, D] of a collated batch from its scored hidden states h [P, H] and their output
+    logits [P, V] (float)."""
+    probs = torch.softmax(logits, dim=-1)  # [P, V]
+    e_proj = probs @ projector.pv - projector.pv[batch["targets"]]  # [P, d1]
+    h_proj = h @ projector.ph  # [P, d2]
+    w = (1.0 / batch["counts"])[batch["example"]]  # [P]
+    outer = (e_proj * w[:, None])[:, :, None] * h_proj[:, None, :]  # [P, d1, d2]
+    feats = torch.zeros(n, projector.d1 * projector.d2, device=h.device)
+    feats.index_add_(0, batch["example"], outer.reshape(outer.shape[0], -1))
+    return feats
+
 @torch.no_grad()
 def grad_features(model, encs: Sequence[Encoded], pad_id: int, projector: GradProjector, batch_size: int = 32,
-                  device="cpu") -> torch.Tensor:
+                  device="cpu", with_losses: bool = False):
     """Projected gradient of each example's mean output-token loss w.r.t. the output layer
     weight: FloatTensor [N, D] (CPU), in the order of `encs`. No autograd: the gradient is
-    a sum of outer products (softmax - onehot) h^T, projected factor by factor."""
+    a sum of outer products (softmax - onehot) h^T, projected factor by factor.
+    with_losses: also return the examples' mean output-token losses [N] from the same forward pass, equal to
+    scoring.score_losses with the same batch_size (no autocast): (features, losses)."""
     was_training = model.training
     model.eval()
     out = torch.empty(len(encs), projector.dim)
+    losses = torch.empty(len(encs))
     dev = torch.device(device)
     for idx in _length_batches(encs, batch_size):
         batch = collate([encs[i] for i in idx], pad_id, dev)
         h = scored_hidden(model, batch).float()  # [P, H]
-        probs = torch.softmax(model.get_output_embeddings()(h.to(model.dtype)).float(), dim=-1)  # [P, V]
-        e_proj = probs @ projector.pv - projector.pv[batch["targets"]]  # [P, d1]
-        h_proj = h @ projector.ph  # [P, d2]
-        w = (1.0 / batch["counts"])[batch["example"]]  # [P]
-        outer = (e_proj * w[:, None])[:, :, None] * h_proj[:, None, :]  # [P, d1, d2]
-        feats = torch.zeros(len(idx), projector.d1 * projector.d2, device=dev)
-        feats.index_add_(0, batch["example"], outer.reshape(outer.shape[0], -1))
-        out[idx] = feats.cpu()
+        logits = model.get_output_embeddings()(h.to(model.dtype)).float()  # [P, V]
+        out[idx] = _batch_features(h, logits, batch, projector, len(idx)).cpu()
+        if with_losses:
+            losses[idx] = example_means(F.cross_entropy(logits, batch["targets"], reduction="none"), batch).cpu()
     model.train(was_training)
-    return out
+    return (out, losses) if with_losses else out
 
 def parse_grad_steps(spec: str, total_steps: int) -> list[int]:
     """"all" -> 1..T; an integer k -> k steps evenly spaced over 1..T; "3,10,50" -> those steps."""

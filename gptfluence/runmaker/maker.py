@@ -123,14 +123,22 @@ class RunMaker:
         self.base_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self.amp = _autocast_dtype(settings, device)
         self.projector = None
+        self.test_grads: tuple[int, torch.Tensor] | None = None  # (step, test features) kept by record
         if s["grad_features"]:
             W = model.get_output_embeddings().weight
             self.projector = GradProjector(W.shape[0], W.shape[1], s["grad_dim"], s["grad_seed"], device)
 
-    def record(self, writer: RawRunWriter, step: int, seed: int) -> dict:
-        """Score every test example after `step`; write the checkpoint files. Returns mean values."""
+    def record(self, writer: RawRunWriter, step: int, seed: int, keep_grads: bool = False) -> dict:
+        """Score every test example after `step`; write the checkpoint files. Returns mean values.
+        keep_grads: the test examples' gradient features at these parameters are needed next (save_grads of step
+        + 1): computed from the scoring's forward pass and kept, the same numbers as a pass of their own."""
         s = self.settings
-        losses = score_losses(self.model, self.test_encs, self.pad, s["eval_batch_size"], self.device, self.amp)
+        if keep_grads and self.amp is None:
+            feats, losses = grad_features(self.model, self.test_encs, self.pad, self.projector, s["eval_batch_size"],
+                                          self.device, with_losses=True)
+            self.test_grads = (step, feats)
+        else:
+            losses = score_losses(self.model, self.test_encs, self.pad, s["eval_batch_size"], self.device, self.amp)
         ids = [x["id"] for x in self.test]
         writer.write_loss(step, ids, losses.tolist())
         means = {"loss": float(losses.mean())}
@@ -160,7 +168,11 @@ class RunMaker:
     def save_grads(self, run_dir: Path, name: str, step: int, after: int, lr: float) -> None:
         s = self.settings
         train = grad_features(self.model, self.train_encs, self.pad, self.projector, s["eval_batch_size"], self.device)
-        test = grad_features(self.model, self.test_encs, self.pad, self.projector, s["eval_batch_size"], self.device)
+        if self.test_grads is not None and self.test_grads[0] == after:  # kept by record(after)
+            test = self.test_grads[1]
+        else:
+            test = grad_features(self.model, self.test_encs, self.pad, self.projector, s["eval_batch_size"],
+                                 self.device)
         obj = {"step": step, "params_after_step": after, "learning_rate": lr, "train": train.half(),
                "test": test.half(), "train_ids": torch.tensor([x["id"] for x in self.pool]),
                "test_ids": torch.tensor([x["id"] for x in self.test]), "dim": self.projector.dim,
@@ -176,6 +188,7 @@ class RunMaker:
         s, run_dir = self.settings, Path(run_dir)
         write_json(run_dir / RUN_ARGS_FILE, {**s, "seed": seed})
         self.model.load_state_dict(self.base_state)
+        self.test_grads = None
         torch.manual_seed(seed)
         batches = make_curriculum(s["shot"], s["sample"], s["bs"], s["epochs"], seed, s.get("pool_ids"),
                                   s.get("exclude_ids"), s.get("swap_steps"))
@@ -202,7 +215,8 @@ class RunMaker:
                     opt.zero_grad(set_to_none=True)
                     writer.log_step(t, loss.item(), [self.pool[i]["id"] for i in ids], learning_rate=lr_t)
                 if t % s["record_interval"] == 0 or t == T:
-                    last = self.record(writer, t, seed)
+                    keep = bool(grad_steps) and (t + 1 in grad_steps or t == T)  # T: grads_final.pt
+                    last = self.record(writer, t, seed, keep_grads=keep)
                     if first is None or t == T:
                         last.update(self.label_accuracy())
                     first = first or last
