@@ -263,6 +263,47 @@ def test_greedy_decode_equals_model_generate(base):
     assert any(len(g) == n and g[-1] != eos for g, n in zip(got, limits))  # some rows stop at their limit
 
 
+def _other_architecture(arch: str, tok):
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    ids = dict(pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
+    if arch == "llama":  # SmolLM2's architecture: grouped-query attention, RMSNorm, rotary positions
+        return LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                            max_position_embeddings=256, tie_word_embeddings=False, **ids))
+    return GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=4, n_positions=256, **ids))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_runs_with_another_architecture_from_a_folder(base, tmp_path, arch):
+    """A local folder of another causal-LM architecture (SmolLM2's Llama with an untied head, GPT-2 with learned
+    positions) makes a generation task's runs end to end: scoring, greedy decoding (the tokens of
+    model.generate), BLEU / ROUGE and the gradient features of its output layer."""
+    _, tok, _ = base
+    folder = tmp_path / arch
+    _other_architecture(arch, tok).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    model, tok2 = get_base_model(str(folder))
+    data = tasks.build_task("webnlg", SHOT, 4, seed=0)
+    maker = D.RunMaker(model, tok2, data[0], data[1],
+                       settings_for("webnlg", model=str(folder), model_tag=arch, metrics=True, epochs=1,
+                                    grad_features=True, grad_steps="1", gen_len_factor=0.5), progress=False)
+    _, = dirs = D.make_runs(maker, [1], tmp_path / "runs")
+    rows = [json.loads(line) for line in open(checkpoint_path(dirs[0], "webnlg", 2, "metric"))]
+    assert [r["id"] for r in rows] == [0, 1, 2, 3]
+    assert all(math.isfinite(r["loss"]) and r["loss"] > 0 and 0 <= r["bleu"] <= 100 for r in rows)
+    g = torch.load(dirs[0] / "grads" / "grads_step-1.pt")
+    assert g["train"].shape == (SHOT, 16) and float(g["train"].float().norm()) > 0
+    encs = D.encode_samples(data[1], tok2)
+    ctxs, limits = [e.ids[:e.n_ctx] for e in encs], [3, 6, 9, 12]
+    got = G.greedy_decode(maker.model.eval(), ctxs, limits, tok2.eos_token_id, tok2.pad_token_id)
+    for c, n, out in zip(ctxs, limits, got):
+        ref = maker.model.generate(input_ids=torch.tensor([c]), attention_mask=torch.ones(1, len(c), dtype=torch.long),
+                                   max_new_tokens=n, do_sample=False, pad_token_id=tok2.pad_token_id,
+                                   eos_token_id=tok2.eos_token_id)[0, len(c):].tolist()
+        assert out == (ref[:ref.index(tok2.eos_token_id) + 1] if tok2.eos_token_id in ref else ref)
+
+
 def test_bleu_rouge_hand_example():
     hyp, ref = "the cat sat on the mat", "the cat sat on a mat"
     # clipped n-gram precisions 5/6, 3/5, 2/4, 1/3; equal lengths, so no brevity penalty
