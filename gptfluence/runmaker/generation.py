@@ -58,7 +58,8 @@ def greedy_decode(model, ctxs: Sequence[Sequence[int]], limits: Sequence[int], e
     """Greedy continuation of every context (token ids), KV cache, left-padded: row b stops at its first eos
     (kept) or after limits[b] new tokens, and leaves the batch then, so that the tail of a batch costs only the
     rows still going. The same tokens as model.generate(do_sample=False) with max_new_tokens=limits[b] per row
-    (tests/test_dynamics.py), at about half its time on the default webnlg test set."""
+    (tests/test_dynamics.py). On the default preset's webnlg test set: 617 row-steps instead of 2,100, and a
+    run's decoding 25.9 s instead of 35.6 s."""
     from transformers import DynamicCache
     ids, mask = (t.to(device) for t in _left_padded(ctxs, pad))
     pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)  # the positions model.generate gives left-padded rows
