@@ -155,10 +155,11 @@ def _version(module: str) -> str | None:
 
 
 def provenance(command: list[str] | None = None, preset: str | None = None, **extra) -> dict:
-    """What made a result: git commit (and whether the tree had uncommitted changes), package versions,
-    the command (paths made relative), the preset, the machine, the time (UTC)."""
+    """What made a result: git commit (and whether the code had uncommitted changes: tracked files outside
+    results/, whose files a re-make itself rewrites), package versions, the command (paths made relative), the
+    preset, the machine, the time (UTC)."""
     argv = command if command is not None else [relative(sys.argv[0]), *sys.argv[1:]]
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     info = {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),

@@ -52,6 +52,24 @@ def test_provenance_and_env_json(tmp_path):
     assert set(json.loads(path.read_text())) >= {"git_commit", "git_dirty", "command", "versions", "machine", "utc"}
 
 
+def test_git_dirty_ignores_rewritten_results(tmp_path, monkeypatch):
+    """A re-make rewrites tracked files under results/: that is not uncommitted code."""
+    import subprocess
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git[:3], "init", "-q"], check=True)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.md").write_text("old\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "c"], check=True)
+    monkeypatch.setattr(RT, "REPO_ROOT", tmp_path)
+    assert RT.provenance(["x"])["git_dirty"] is False
+    (tmp_path / "results" / "table.md").write_text("new\n")
+    assert RT.provenance(["x"])["git_dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert RT.provenance(["x"])["git_dirty"] is True
+
+
 def test_relative_and_cache_dir(monkeypatch):
     assert RT.relative(RT.REPO_ROOT / "results" / "a.md") == os.path.join("results", "a.md")
     assert RT.relative("/elsewhere/x") == "/elsewhere/x" and RT.relative("rel/x") == "rel/x"
