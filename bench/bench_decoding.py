@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -45,17 +44,9 @@ def generate_all_rows(model, ctxs, limits, eos: int, pad: int) -> tuple[list[lis
     return out, len(ctxs) * (gen.shape[1] - L - 1)
 
 
-def best_of(fn, repeats: int):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def bench_task(task: str, model, tok, args) -> str:
     import torch
+    from bench_scoring import timed  # bench/ is the script's folder, first on sys.path
 
     from gptfluence import tasks
     from gptfluence.runmaker import encode_samples, train_loss
@@ -78,8 +69,8 @@ def bench_task(task: str, model, tok, args) -> str:
                         [int(math.ceil(1.5 * (len(encs[i].ids) - encs[i].n_ctx))) + 1 for i in idx]))
     eos, pad = tok.eos_token_id, tok.pad_token_id
     with torch.no_grad():
-        t_base, base = best_of(lambda: [generate_all_rows(model, c, n, eos, pad) for c, n in batches], args.repeats)
-        t_ours, ours = best_of(lambda: [greedy_decode(model, c, n, eos, pad) for c, n in batches], args.repeats)
+        t_base, base = timed(lambda: [generate_all_rows(model, c, n, eos, pad) for c, n in batches], args.repeats)
+        t_ours, ours = timed(lambda: [greedy_decode(model, c, n, eos, pad) for c, n in batches], args.repeats)
     same = [b[0] for b in base] == ours
     rows_base = sum(b[1] for b in base)
     rows_ours = sum(len(x) - 1 for out in ours for x in out)

@@ -70,16 +70,17 @@ def greedy_decode(model, ctxs: Sequence[Sequence[int]], limits: Sequence[int], e
     nxt = out.logits[:, -1].argmax(-1)
     rows = torch.arange(len(ctxs), device=device)  # batch row -> context index
     limit = torch.tensor(list(limits), device=device)
+    tokens = torch.full((len(ctxs), max(limits)), pad, dtype=torch.long, device=device)
+    length = torch.zeros(len(ctxs), dtype=torch.long, device=device)
     last = pos[:, -1]
-    new: list[list[int]] = [[] for _ in ctxs]
     n = 0
     while True:
         n += 1
-        for b, tok in zip(rows.tolist(), nxt.tolist()):
-            new[b].append(tok)
+        tokens[rows, n - 1] = nxt
+        length[rows] = n
         going = (nxt != eos) & (n < limit[rows])
         if not going.any():
-            return new
+            return [t[:k].tolist() for t, k in zip(tokens.cpu(), length.tolist())]
         if not going.all():
             keep = going.nonzero()[:, 0]
             cache.batch_select_indices(keep)
