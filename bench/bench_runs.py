@@ -18,10 +18,10 @@ from dataclasses import replace
 from pathlib import Path
 
 
-def shape_of(preset: str) -> dict:
-    """The run shape of a utils/reproduce.py preset."""
+def shape_of(preset: str, task: str) -> dict:
+    """The run shape of a utils/reproduce.py preset for `task` (its per-task settings applied)."""
     from gptfluence.experiments.reproduce import PRESETS
-    p = PRESETS[preset]
+    p = {**PRESETS[preset], **PRESETS[preset].get("per_task", {}).get(task, {})}
     return dict(model=p["model"], shot=p["shot"], sample=p["sample"], epochs=p["epochs"], n_test=p["n_test"],
                 lr=p["make_lr"])
 
@@ -51,7 +51,7 @@ def values(run_dir: Path) -> dict:
 def bench(shape: str, args, work: Path) -> dict:
     from gptfluence.pipeline import RunSpec, make_runs
     from gptfluence.runtime import usable_cores
-    s = shape_of(shape)
+    s = shape_of(shape, args.task)
     spec = RunSpec(task=args.task, seeds=list(range(1, args.runs + 1)), data_root=str(work / "data"),
                    n_test=s["n_test"], model=s["model"], model_cache=args.model_cache, shot=s["shot"],
                    sample=s["sample"], bs=4, epochs=s["epochs"], lr=s["lr"], progress=False, summary=False)
@@ -78,7 +78,7 @@ def main(argv=None):
         for shape in [x.strip() for x in args.presets.split(",") if x.strip()]:
             r = bench(shape, args, work)
             one, ours = r["one at a time"], r["ours (default)"]
-            lines.append(f"| {shape} ({shape_of(shape)['model']} model, {args.task}) | {args.runs} | "
+            lines.append(f"| {shape} ({shape_of(shape, args.task)['model']} model, {args.task}) | {args.runs} | "
                          f"{one['runs_per_minute']:.1f} runs/min ({one['seconds']:.1f} s, {torch.get_num_threads()} "
                          f"threads) | {ours['runs_per_minute']:.1f} runs/min ({ours['seconds']:.1f} s, "
                          f"{r['cores']} workers) | **{ours['runs_per_minute'] / one['runs_per_minute']:.2f}x** | "

@@ -71,7 +71,7 @@ def test_end_to_end_tiny(tmp_path):
     out = tmp_path / "sensitivity" / "quick"
     summary = json.loads((out / "summary.json").read_text())
     (r,) = summary["tasks"]
-    assert (out / "table.md").read_text() == text and "| rte | 4 x 8 |" in text
+    assert (out / "table.md").read_text() == text and "| rte | 4 x 8, 0.0003 |" in text
     assert r["swapped_seeds"] == [3, 4] and r["swap_steps"] == [1, 2]
     # the identical re-make (no gradient features, no text metrics) reproduces the preset's run exactly
     assert r["control_max_abs_diff"] == 0.0

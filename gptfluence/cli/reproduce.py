@@ -40,9 +40,16 @@ def build_parser():
 
 
 def fill_preset(args):
-    """The preset's value for every flag left unset."""
+    """The preset's value for every flag left unset. A preset's per-task run settings (e.g. the default preset's
+    sst2 lr and epochs) go to args.per_task, only for the flags left unset: a flag given on the command line holds
+    for every task."""
     from ..experiments.reproduce import PRESETS
-    return with_preset(args, PRESETS)
+    preset = dict(PRESETS[args.preset])
+    per_task = preset.pop("per_task", {})
+    args.per_task = {task: {k: v for k, v in settings.items() if getattr(args, k) is None}
+                     for task, settings in per_task.items()}
+    args.per_task = {task: settings for task, settings in args.per_task.items() if settings}
+    return with_preset(args, {args.preset: preset})
 
 
 def parse_args(argv=None):

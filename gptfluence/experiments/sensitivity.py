@@ -119,8 +119,8 @@ def task_sensitivity(ws, args, task: str, swap: list[int]) -> dict:
     swapped = torch.stack([raw_losses(remake(ws, spec, s, base / tag, swap), task, ids) for s in held])
     control = raw_losses(remake(ws, spec, held[0], base / "identical", None), task, ids)
     res = chaos_share(every, orig, swapped)
-    res.update(task=task, runs=every.shape[0], steps=every.shape[1], test_examples=len(ids), swapped_seeds=held,
-               swap_steps=swap, control_max_abs_diff=(control - orig[0]).abs().max().item())
+    res.update(task=task, runs=every.shape[0], steps=every.shape[1], lr=spec.lr, test_examples=len(ids),
+               swapped_seeds=held, swap_steps=swap, control_max_abs_diff=(control - orig[0]).abs().max().item())
     log.info("%s: between-run variance %.3g, swap %.3g: chaos share %.2f (last step %.2f); identical re-make "
              "differs by %.1e", task, res["between_run_variance"], res["swap_half_sq_change"], res["chaos_share"],
              res["chaos_share_last"], res["control_max_abs_diff"])
@@ -128,14 +128,14 @@ def task_sensitivity(ws, args, task: str, swap: list[int]) -> dict:
 
 
 def write_table(results: list[dict], args) -> str:
-    head = (f"#### How chaotic are the runs? ({args.preset} preset, lr {args.make_lr:g}; {args.n_runs} runs re-made "
+    head = (f"#### How chaotic are the runs? ({args.preset} preset; {args.n_runs} runs re-made "
             f"with the batches of steps {args.swap_steps} swapped)\n\n"
             "Between-run variance V: of the test loss over the preset's runs; swap change D: (swapped - original)^2 "
             "/ 2; chaos share D / V: 0 = the swap changes nothing, 1 = the swapped run is as far from its original "
             "as an unrelated run. Steps 2..T and the last step.\n\n"
-            "| task | runs x steps | V | D | chaos share (per re-made run) | V (last step) | D (last step) "
+            "| task | runs x steps, lr | V | D | chaos share (per re-made run) | V (last step) | D (last step) "
             "| chaos share (last step) | identical re-make: max difference |\n|---|---|---|---|---|---|---|---|---|\n")
-    rows = [f"| {r['task']} | {r['runs']} x {r['steps']} | {r['between_run_variance']:.3g} | "
+    rows = [f"| {r['task']} | {r['runs']} x {r['steps']}, {r['lr']:g} | {r['between_run_variance']:.3g} | "
             f"{r['swap_half_sq_change']:.3g} | {r['chaos_share']:.2f} ({_span(r['chaos_share_per_run'])}) | "
             f"{r['between_run_variance_last']:.3g} | "
             f"{r['swap_half_sq_change_last']:.3g} | {r['chaos_share_last']:.2f} | {r['control_max_abs_diff']:.1e} |"
