@@ -45,10 +45,9 @@ def fill_preset(args):
     for every task."""
     from ..experiments.reproduce import PRESETS
     preset = dict(PRESETS[args.preset])
-    per_task = preset.pop("per_task", {})
-    args.per_task = {task: {k: v for k, v in settings.items() if getattr(args, k) is None}
-                     for task, settings in per_task.items()}
-    args.per_task = {task: settings for task, settings in args.per_task.items() if settings}
+    unset = {task: {k: v for k, v in settings.items() if getattr(args, k) is None}
+             for task, settings in preset.pop("per_task", {}).items()}
+    args.per_task = {task: settings for task, settings in unset.items() if settings}
     return with_preset(args, {args.preset: preset})
 
 
