@@ -29,10 +29,12 @@ def build_parser():
     a("--valid_num", type=int, default=None, help="simulator validation runs")
     a("--shot", type=int, default=None, help="training pool size")
     a("--sample", type=int, default=None, help="training examples per run")
-    a("--epochs", type=int, default=None, help="epochs per run")
+    a("--epochs", type=int, default=None, help="epochs per run, for every task (default: the preset's, which may "
+      "differ by task: the default preset's sst2 runs 8)")
     a("--bs", type=int, default=4, help="run batch size")
     a("--n_test", type=int, default=None, help="test examples per task (default: the preset's)")
-    a("--make_lr", type=float, default=None, help="learning rate of the runs")
+    a("--make_lr", type=float, default=None, help="learning rate of the runs, for every task (default: the "
+      "preset's, which may differ by task: the default preset's sst2 runs at 2e-4)")
     a("--data_seed", type=int, default=0, help="seed of the built-in task generators")
     a("--seeds", default=None, help="comma-separated simulator seeds")
     a("--progress", action="store_true", help="show the progress bars of the stages")
