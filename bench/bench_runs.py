@@ -19,9 +19,10 @@ from pathlib import Path
 
 
 def shape_of(preset: str, task: str) -> dict:
-    """The run shape of a utils/reproduce.py preset for `task` (its per-task settings applied)."""
-    from gptfluence.experiments.reproduce import PRESETS
-    p = {**PRESETS[preset], **PRESETS[preset].get("per_task", {}).get(task, {})}
+    """The run shape of a utils/reproduce.py preset for `task` (its per-task settings applied by task_args, as
+    reproduce.py applies them)."""
+    from gptfluence.experiments.reproduce import PRESETS, task_args
+    p = vars(task_args(argparse.Namespace(**PRESETS[preset]), task))
     return dict(model=p["model"], shot=p["shot"], sample=p["sample"], epochs=p["epochs"], n_test=p["n_test"],
                 lr=p["make_lr"])
 
