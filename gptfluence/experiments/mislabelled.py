@@ -169,6 +169,33 @@ def own_loss_scores(args, sim_dirs: list[str]):
     return scores
 
 
+def leave_out_scores(args, sim_dirs: list[str]):
+    """What leaving each pool example out does to its own final loss, read off the simulator-training runs (no
+    simulator): its mean own final loss (noisy label) in the runs whose sample left it out minus that in the runs
+    that trained on it. [P] (> 0: training on it lowers its own loss, as self-influence > 0 says; 0 for an example
+    that every run, or no run, trained on), or None without own test points. The quantity the simulators'
+    self-influence estimates, measured directly, so a reference for what the runs themselves know."""
+    from ..runs import load_runs
+    rs = load_runs(sim_dirs)
+    own = rs.test_ids >= args.n_test
+    if not bool(own.any()):
+        return None
+    pool = (rs.test_ids[own] - args.n_test).long()
+    last, seen = rs.values[:, own, -1].double(), rs.mask[:, own, -1]
+    trained = torch.zeros(rs.num_runs, args.shot, dtype=torch.bool)
+    for r in range(rs.num_runs):
+        ids = rs.batches[r].flatten()
+        trained[r, ids[ids >= 0]] = True
+    trained = trained[:, pool]
+    with_it, without = seen & trained, seen & ~trained
+    def mean(m):
+        return (last * m).sum(0) / m.sum(0).clamp(min=1)
+    diff = mean(without) - mean(with_it)
+    scores = torch.zeros(args.shot, dtype=torch.float64)
+    scores[pool] = torch.where((with_it.sum(0) > 0) & (without.sum(0) > 0), diff, torch.zeros_like(diff))
+    return scores
+
+
 def rank(scores) -> list[int]:
     """Ids in descending score order (ties: lower id first)."""
     return sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
@@ -181,7 +208,8 @@ def found_fraction(order: list[int], n: int, flipped: set[int]) -> float:
 def write_table(path: Path, res: dict) -> str:
     s = res["settings"]
     lines = [f"#### Mislabelled-data detection (sst2 built-in, {s['model']} model, {s['shot']} training examples, "
-             f"{res['n_flipped']} labels flipped = {s['label_noise']:.0%}, {s['n_test']} test examples)", "",
+             f"{res['n_flipped']} labels flipped = {s['label_noise']:.0%}, {s['n_test']} test examples, "
+             f"{s['runs']} simulator-training runs)", "",
              f"Test accuracy (test loss) of the noisy target run: {res['noisy']['accuracy']:.3f} "
              f"({res['noisy']['loss']:.4f}); with every label fixed: {res['clean']['accuracy']:.3f} "
              f"({res['clean']['loss']:.4f}). Random: found = mean over {s['n_shuffles']} shuffles, accuracy = "
@@ -204,8 +232,14 @@ def _own_loss_line(res: dict) -> str:
     found = [r.get("found_by_own_final_loss") for r in res["rows"]]
     if any(f is None for f in found):
         return ""
-    return (" No simulator, for reference: ranked by their own final loss in the simulator-training runs, the "
-            "examples found would be " + ", ".join(f"{f:.3f}" for f in found) + " at the fractions below.")
+    text = (" No simulator, for reference: ranked by their own final loss in the simulator-training runs, the "
+            "examples found would be " + ", ".join(f"{f:.3f}" for f in found) + " at the fractions below")
+    left = [r.get("found_by_leave_out") for r in res["rows"]]
+    if not any(f is None for f in left):
+        text += ("; ranked by what leaving them out does to their own final loss in those runs (mean over the runs "
+                 "without the example minus over the runs with it: what self-influence estimates), "
+                 + ", ".join(f"{f:.3f}" for f in left))
+    return text + "."
 
 
 def plot(path: Path, res: dict) -> None:
@@ -283,11 +317,12 @@ def run(ws: Workspace, args, out: Path) -> dict:
         return cache[name]
 
     rows = [fraction_row(args, f, orders, flipped, fixed_run) for f in fractions]
-    own_loss = own_loss_scores(args, sim_dirs)
-    if own_loss is not None:
-        order = rank(own_loss)
-        for row in rows:
-            row["found_by_own_final_loss"] = found_fraction(order, row["n_checked"], flipped)
+    for name, scores in (("own_final_loss", own_loss_scores(args, sim_dirs)),
+                         ("leave_out", leave_out_scores(args, sim_dirs))):
+        if scores is not None:
+            order = rank(scores)
+            for row in rows:
+                row[f"found_by_{name}"] = found_fraction(order, row["n_checked"], flipped)
     clean = fixed_run(flipped)
     res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed",
                                                       "own_test_points"]},
