@@ -207,3 +207,70 @@ def test_kronecker_spectrum_solves_like_the_full_gram_matrix():
             assert torch.allclose(Wk, Wf, atol=1e-8) and torch.allclose(kk, kf, atol=1e-8)
     mask[2, 0, 4] = False  # one example missing at one step: the general path
     assert not _separable(mask)
+
+
+def own_points_toy(R=16, T=8, P=40, d=6, seed=1, noise=0.01):
+    """Runs whose test set holds 3 other examples and 8 training examples (rows 3-10 = training 0-7, the same
+    embeddings), whose values fall by d_i every time their own example is trained on: 8 independent effects, more
+    than the bilinear term of rank k = 2 can hold."""
+    g = torch.Generator().manual_seed(seed)
+    emb_tr = torch.randn(P, 2 * d, generator=torch.Generator().manual_seed(0))
+    emb_te = torch.cat([torch.randn(3, 2 * d, generator=torch.Generator().manual_seed(1)), emb_tr[:8]])
+    batches = torch.stack([torch.stack([torch.randperm(P, generator=g)[:4] for _ in range(T)]) for _ in range(R)])
+    planted = torch.tensor([-0.3, -0.1, 0.0, -0.2, -0.25, -0.05, -0.15, 0.1])
+    counts = batch_counts(batches.reshape(R * T, -1), P).reshape(R, T, P)
+    counts[:, 0] = 0
+    own = counts.cumsum(1)[..., :8] * planted                                        # [R, T, 8]
+    values = torch.linspace(2.0, 1.0, T)[None, None].repeat(R, 11, 1) + noise * torch.randn(R, 11, T, generator=g)
+    values[:, 3:] += own.transpose(1, 2)
+    data = Dynamics(values.float(), torch.ones(R, 11, T, dtype=torch.bool), batches, torch.arange(11),
+                    torch.arange(1, T + 1))
+    return data, emb_tr, emb_te, planted
+
+
+def test_a_test_example_that_is_a_training_example_gets_its_own_effect():
+    data, tr, te, planted = own_points_toy()
+    sim = AnchorSim(tr, te, k=2)
+    sim.fit_data(data)
+    d = sim.self_effect[:8].float()
+    # fitted after the shared terms, on what they leave (they take part of it): the planted order and signs
+    assert torch.corrcoef(torch.stack([d, planted]))[0, 1] > 0.95
+    assert bool((d[planted.abs() >= 0.1].sign() == planted[planted.abs() >= 0.1].sign()).all())
+    assert sim.self_effect[8:].abs().max() == 0  # no test example is training example 8..39
+    held, _, _, _ = own_points_toy(seed=2)  # other curricula, the same examples
+    pred = sim.predict(held.batches, held.values[..., 0], held.test_rows, held.steps)
+    with_term = evaluate(pred, held.values, held.mask)["all_steps_mse_mean"]
+    kept = sim.self_effect.clone()
+    sim.self_effect.zero_()
+    pred = sim.predict(held.batches, held.values[..., 0], held.test_rows, held.steps)
+    assert with_term < 0.25 * evaluate(pred, held.values, held.mask)["all_steps_mse_mean"]
+    sim.self_effect.copy_(kept)
+    # influence stays exact (closed form = edited rollouts), the test rows that are training examples included
+    init = held.values[:2, :, 0]
+    res = I.influence(sim, held.batches[:2], init, held.test_rows)
+    ref = I.reference_influence(sim, held.batches[:2], init, held.test_rows)
+    assert torch.allclose(res.final.float(), ref, atol=1e-5)
+    # self-influence (every training example as its own test point): removing example i raises its own final
+    # value by -d_i per time it was trained on, beside what the shared terms say
+    own = I.self_influence(sim, held.batches[:1], 1.5)
+    times = batch_counts(held.batches[0, 1:], sim.n_train).sum(0)
+    base = sim.self_effect.clone()
+    sim.self_effect.zero_()
+    without = I.self_influence(sim, held.batches[:1], 1.5)
+    assert torch.allclose((own.final - without.final)[0, :, 0], -(base * times), atol=1e-6)
+
+
+def test_no_own_effect_without_such_test_examples_and_old_checkpoints_load():
+    data, tr, te = toy(R=8, signal=0.3)
+    sim = AnchorSim(tr, te, k=2)
+    sim.fit_data(data)
+    assert sim.self_effect.abs().max() == 0
+    state = {k: v for k, v in sim.state_dict().items() if k != "self_effect"}  # saved before the term existed
+    other = AnchorSim(tr, te, k=2, n_steps=data.values.shape[-1])
+    other.load_state_dict(state)
+    assert other.self_effect.abs().max() == 0
+    data, tr, te, _ = own_points_toy()
+    sim = AnchorSim(tr, te, k=2)
+    sim.fit_data(data)
+    sim.set_examples(train_emb=tr.flip(0))  # another pool: d_i belonged to the old one
+    assert sim.self_effect.shape == (tr.shape[0],) and sim.self_effect.abs().max() == 0

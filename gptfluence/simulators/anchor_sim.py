@@ -17,6 +17,16 @@ For test example z' in a run with curriculum c (steps t = 0..T-1, t = 0 the firs
   fitted on the training pool and the test set together. s_tau lets the effect of a step change over the run
   (the learning rate decays).
 
+- d_i: a test example that IS training example i (the same input and target text: identical embeddings, e.g. the
+  pool examples taken as their own test points for self-influence) also gets d_i for every time i was trained on
+  up to step t beyond the pool's average count up to t (centred over the pool, as p_i is: under random sampling
+  the expected addition is 0, and the mean trajectory keeps the average). What an example does to itself is not
+  what its features say it does to others: a mislabelled example's own loss falls when it is trained on, because
+  nothing else teaches its label. One coefficient per training example, fitted after the rest on what the rest
+  leaves, its ridge strength (or none at all) chosen by cross-validation over runs (kept only if its gain beats
+  the gain's standard error, as for the batch term). Without such test examples (the usual case) there is
+  nothing to fit and nothing changes.
+
 Every prediction is linear in (W_1, W_2, kappa), and so is the all-steps rollout error: the parameters are the
 exact ridge solution of the rollout MSE on the training runs (no teacher forcing, no gradient descent, no
 random initialisation: the same data give the same simulator whatever the seed). The ridge strength, and
@@ -48,6 +58,7 @@ log = logging.getLogger(__name__)
 
 D = torch.float64
 ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 1e2, 1e3, math.inf)
+SELF_ALPHAS = (10.0, 1e2, 1e3, 1e4, 1e5, 1e6, math.inf)
 
 
 class AnchorSim(FeatureSimulator):
@@ -76,6 +87,8 @@ class AnchorSim(FeatureSimulator):
         self.register_buffer("W", torch.zeros(2 * K, K + 1, dtype=D))
         self.register_buffer("kappa", torch.zeros(n_steps, dtype=D))
         self.register_buffer("chosen", torch.zeros(2, dtype=D))  # (ridge strength, e_0 used)
+        # d_i: what training example i adds to a test example with its very text, per time it is trained on
+        self.register_buffer("self_effect", torch.zeros(self.n_train, dtype=D))
 
     @classmethod
     def create(cls, spec, n_train=None, n_test=None, train_emb=None, test_emb=None):
@@ -171,6 +184,64 @@ class AnchorSim(FeatureSimulator):
         self.chosen = torch.tensor([alpha, float(e0_on)], dtype=D)
         log.info("anchor_sim: ridge strength %s, first-value deviation %s (chosen by %d-fold cross-validation "
                  "over %d training runs)", alpha, "used" if e0_on else "not used", len(folds), v.shape[0])
+        self._fit_self_effect(train, folds)
+
+    def _fit_self_effect(self, train, folds) -> None:
+        """d_i (see the module docstring) on what the fitted model leaves of the training runs: for each training
+        example i, the ridge regression of those residuals of the test examples identical to i on the number of times
+        i was trained on so far. The strength (or no term: inf) by cross-validation over the same folds of runs, kept
+        only if its gain beats the gain's standard error over the folds."""
+        self.self_effect = torch.zeros(self.n_train, dtype=D, device=self.W.device)
+        match = self._duplicates(train.test_rows)                                   # [N, P]
+        if not bool(match.any()):
+            return
+        v, mask = train.values.double(), train.mask.clone()
+        mask[..., 0] = False
+        res = (v - AnchorSim.predict(self, train.batches, train.values[..., 0], train.test_rows, train.steps,
+                                     clip=False)) * mask                            # [R, N, T]
+        C = self._trained_so_far(train.batches)                                     # [R, T, P], centred
+        m = match.to(D)
+        xy = torch.einsum("rtp,np,rnt->rp", C, m, res)                              # per run: sum x r
+        xx = torch.einsum("rtp,np,rnt->rp", C ** 2, m, mask.to(D))                  # per run: sum x^2
+
+        def solve(runs, alpha):
+            return xy[runs].sum(0) / (xx[runs].sum(0) + alpha) if math.isfinite(alpha) else torch.zeros_like(xy[0])
+
+        def sq_error(runs, d):  # squared error of the held-out runs' residuals less d's part
+            pred = torch.einsum("rtp,np,p->rnt", C[runs], m, d)
+            return float((((res[runs] - pred) ** 2) * mask[runs]).sum())
+
+        errs = torch.zeros(len(SELF_ALPHAS), len(folds), dtype=D)
+        for f, held in enumerate(folds):
+            keep = [r for r in range(v.shape[0]) if r not in held]
+            for a, alpha in enumerate(SELF_ALPHAS):
+                errs[a, f] = sq_error(held, solve(keep, alpha))
+        best = int(torch.argmin(errs.sum(1)))
+        diff = errs[-1] - errs[best]
+        se = float(diff.std() / math.sqrt(diff.numel())) if diff.numel() > 1 else 0.0
+        alpha = SELF_ALPHAS[best] if float(diff.mean()) > se else math.inf
+        self.self_effect = solve(list(range(v.shape[0])), alpha)
+        log.info("anchor_sim: %d test examples are training examples; their own effect d_i: ridge strength %s "
+                 "(cross-validated gain %.4g, standard error %.4g), mean d %.4g", int(match.any(1).sum()), alpha,
+                 float(diff.mean()), se, float(self.self_effect[match.any(0)].mean()))
+
+    def _duplicates(self, test_rows) -> torch.Tensor:
+        """[N, P] bool: test row n has training example p's text (identical input and target embeddings)."""
+        w = 2 * self._half
+        a = self.test_emb[test_rows.to(self.test_emb.device), :w]
+        b = self.train_emb[:, :w]
+        return (a[:, None, :] == b[None, :, :]).all(-1).to(self.W.device)
+
+    def _trained_so_far(self, batches: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """[R, T, P]: how often each training example was trained on in steps 1..t (0 at t = 0), less the pool's
+        average of that count."""
+        R, T, _ = batches.shape
+        counts = batch_counts(batches.reshape(R * T, -1), self.n_train).reshape(R, T, -1).to(D)
+        if scale is not None:
+            counts = counts * scale.to(D)[..., None]
+        counts[:, 0] = 0
+        counts = counts - counts.mean(-1, keepdim=True)
+        return counts.cumsum(1)
 
     # ------------------------------------------------------------------------------------------ predicting
     def _check_steps(self, T: int, steps) -> None:
@@ -197,6 +268,8 @@ class AnchorSim(FeatureSimulator):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # checkpoints saved before unseen_coef existed keep the shifted mean curve for unseen examples
         state_dict.setdefault(prefix + "unseen_coef", torch.full_like(self.unseen_coef, float("nan")))
+        # and those saved before the self term have none
+        state_dict.setdefault(prefix + "self_effect", torch.zeros_like(self.self_effect))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def predict(self, batches, init, test_rows, steps=None, batch_scale=None, clip: bool = True):
@@ -204,6 +277,11 @@ class AnchorSim(FeatureSimulator):
         self._check_steps(batches.shape[1], steps)
         U = self._cumulative(batches, batch_scale)
         pred = self._anchor(init, test_rows) + torch.einsum("rta,ac,zc->rzt", U, self.W, self._q(test_rows))
+        if bool((self.self_effect != 0).any()):
+            own = self._duplicates(test_rows).to(D) * self.self_effect[None]           # [N, P]
+            if bool((own != 0).any()):
+                pred = pred + torch.einsum("rtp,np->rnt", self._trained_so_far(batches, batch_scale).to(pred.device),
+                                           own.to(pred.device))
         return self.clip(pred).to(init.dtype) if clip else pred
 
     def clip(self, pred: torch.Tensor) -> torch.Tensor:
@@ -216,7 +294,11 @@ class AnchorSim(FeatureSimulator):
         K = 2 * self.k
         p, q = self._p(), self._q(test_rows).T
         s = torch.arange(T, dtype=D, device=p.device) / max(T - 1, 1)
-        return p @ self.W[:K] @ q, p @ self.W[K:] @ q, s
+        base = p @ self.W[:K] @ q
+        if bool((self.self_effect != 0).any()):
+            own = (self._duplicates(test_rows).to(D) * self.self_effect[None]).to(base.device)   # [N, P]
+            base = base + own.T - own.sum(1)[None] / self.n_train  # example j: d_j on its own text, less the mean
+        return base, p @ self.W[K:] @ q, s
 
     def forget_test_examples(self, n_test: int) -> None:
         self.mean = torch.full((n_test, self.steps.numel()), float("nan"), device=self.mean.device)
@@ -225,6 +307,8 @@ class AnchorSim(FeatureSimulator):
         super().set_examples(train_emb, test_emb)
         if test_emb is not None:
             self.forget_test_examples(test_emb.shape[0])
+        if train_emb is not None:  # d_i belongs to training example i: another pool has none fitted
+            self.self_effect = torch.zeros(self.n_train, dtype=D, device=self.self_effect.device)
 
     def factor_tables(self, test_idx):
         raise DataError("anchor_sim has step-dependent factors: use effect_factors (gptfluence.influence does)")
