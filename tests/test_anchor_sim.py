@@ -272,5 +272,10 @@ def test_no_own_effect_without_such_test_examples_and_old_checkpoints_load():
     data, tr, te, _ = own_points_toy()
     sim = AnchorSim(tr, te, k=2)
     sim.fit_data(data)
+    # a test text that agrees with a training text on the first columns only is not that example
+    near = tr[5].clone()
+    near[-1] += 1.0
+    probe = AnchorSim(tr, torch.stack([tr[3], near, te[0]]), k=2)
+    assert probe._duplicates(torch.arange(3)).nonzero().tolist() == [[0, 3]]
     sim.set_examples(train_emb=tr.flip(0))  # another pool: d_i belonged to the old one
     assert sim.self_effect.shape == (tr.shape[0],) and sim.self_effect.abs().max() == 0

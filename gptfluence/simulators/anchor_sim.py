@@ -230,7 +230,15 @@ class AnchorSim(FeatureSimulator):
         w = 2 * self._half
         a = self.test_emb[test_rows.to(self.test_emb.device), :w]
         b = self.train_emb[:, :w]
-        return (a[:, None, :] == b[None, :, :]).all(-1).to(self.W.device)
+        # candidates agree on the first columns ([N, P, 16] at most); only they are compared in full, in chunks, so
+        # that a large pool and test set never need an [N, P, width] comparison
+        n, p = (a[:, None, :16] == b[None, :, :16]).all(-1).nonzero(as_tuple=True)
+        out = torch.zeros(len(a), len(b), dtype=torch.bool, device=a.device)
+        for k in range(0, len(n), 4096):
+            nk, pk = n[k:k + 4096], p[k:k + 4096]
+            same = (a[nk] == b[pk]).all(-1)
+            out[nk[same], pk[same]] = True
+        return out.to(self.W.device)
 
     def _trained_so_far(self, batches: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         """[R, T, P]: how often each training example was trained on in steps 1..t (0 at t = 0), less the pool's
