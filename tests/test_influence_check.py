@@ -233,7 +233,7 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     assert "leaving them out" in (out / "table.md").read_text()
 
 
-def test_leave_out_scores_by_hand(monkeypatch):
+def test_reference_scores_by_hand(monkeypatch):
     """An example's own final loss in the runs without it minus in the runs with it; 0 where every run (or none)
     trained on it; test-set rows (ids < n_test) are not pool examples."""
     from argparse import Namespace
@@ -250,13 +250,16 @@ def test_leave_out_scores_by_hand(monkeypatch):
     rs = RUNS.RunSet(names=["a", "b", "c"], steps=torch.tensor([1, 2]), test_ids=torch.tensor([0, 1, 2, 3]),
                      values=values, mask=torch.ones_like(values, dtype=torch.bool), batches=batches, metric="loss")
     monkeypatch.setattr(RUNS, "load_runs", lambda dirs: rs)
-    scores = ML.leave_out_scores(Namespace(n_test=1, shot=3), ["a", "b", "c"])
+    ref = ML.reference_scores(Namespace(n_test=1, shot=3), ["a", "b", "c"])
+    assert ref["own_final_loss"].tolist() == pytest.approx([2.0, 14 / 3, 19 / 3])  # the mean over the runs
+    scores = ref["leave_out"]
     # pool 0: without it run 1 (2.0), with it runs 0 and 2 (mean 2.0) -> 0; pool 1: without runs 0, 2 (5.5), with
     # run 1 (3.0) -> 2.5; pool 2: trained on in runs 1 and 2 (6.0), left out in run 0 (7.0) -> 1.0
     assert scores.tolist() == pytest.approx([0.0, 2.5, 1.0])
     # every run trained on pool 0 and 1: no runs without them, so no estimate (0); pool 2 only in run 0 (7.0 with
     # it, 6.0 without): training on it raised its own loss -> -1.0
     rs.batches = torch.tensor([[[0, 1], [2, -1]], [[0, 1], [1, -1]], [[0, 1], [0, -1]]])
-    assert ML.leave_out_scores(Namespace(n_test=1, shot=3), ["a"]).tolist() == pytest.approx([0.0, 0.0, -1.0])
+    assert ML.reference_scores(Namespace(n_test=1, shot=3), ["a"])["leave_out"].tolist() == pytest.approx(
+        [0.0, 0.0, -1.0])
     rs.test_ids = torch.tensor([0, 1, 2, 3]) * 0  # no own test points
-    assert ML.leave_out_scores(Namespace(n_test=1, shot=3), ["a"]) is None
+    assert ML.reference_scores(Namespace(n_test=1, shot=3), ["a"]) is None

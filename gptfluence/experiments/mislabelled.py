@@ -156,46 +156,32 @@ def simulator_scores(args, ckpt_dir: Path, sim_dirs: list[str]):
     return torch.nan_to_num(res.final[0, :, 0].float(), nan=0.0), init
 
 
-def own_loss_scores(args, sim_dirs: list[str]):
-    """Each pool example's own final loss (on its noisy label), averaged over the simulator-training runs that
-    recorded it as a test point: [P], or None without own test points. No simulator: a reference for how much
-    the runs themselves separate the flipped labels."""
+def reference_scores(args, sim_dirs: list[str]) -> dict | None:
+    """Two rankings of the pool read off the simulator-training runs (no simulator), for reference: how far the
+    runs themselves separate the flipped labels. {"own_final_loss": [P] each pool example's own final loss (noisy
+    label), averaged over the runs; "leave_out": [P] its mean own final loss in the runs whose sample left it out
+    minus that in the runs that trained on it (> 0: training on it lowers its own loss, as self-influence > 0 says:
+    the quantity the simulators' self-influence estimates; 0 for an example every run, or none, trained on)}, or None
+    without own test points."""
     from ..runs import load_runs
-    rs = load_runs(sim_dirs)
-    own = rs.test_ids >= args.n_test
-    if not bool(own.any()):
-        return None
-    last, seen = rs.values[:, own, -1].double(), rs.mask[:, own, -1]
-    scores = torch.zeros(args.shot, dtype=torch.float64)
-    scores[rs.test_ids[own] - args.n_test] = (last * seen).sum(0) / seen.sum(0).clamp(min=1)
-    return scores
-
-
-def leave_out_scores(args, sim_dirs: list[str]):
-    """What leaving each pool example out does to its own final loss, read off the simulator-training runs (no
-    simulator): its mean own final loss (noisy label) in the runs whose sample left it out minus that in the runs
-    that trained on it. [P] (> 0: training on it lowers its own loss, as self-influence > 0 says; 0 for an example
-    that every run, or no run, trained on), or None without own test points. The quantity the simulators'
-    self-influence estimates, measured directly, so a reference for what the runs themselves know."""
-    from ..runs import load_runs
+    from ..simulators.base import batch_counts
     rs = load_runs(sim_dirs)
     own = rs.test_ids >= args.n_test
     if not bool(own.any()):
         return None
     pool = (rs.test_ids[own] - args.n_test).long()
     last, seen = rs.values[:, own, -1].double(), rs.mask[:, own, -1]
-    trained = torch.zeros(rs.num_runs, args.shot, dtype=torch.bool)
-    for r in range(rs.num_runs):
-        ids = rs.batches[r].flatten()
-        trained[r, ids[ids >= 0]] = True
-    trained = trained[:, pool]
+    trained = (batch_counts(rs.batches.reshape(rs.num_runs, -1), args.shot) > 0)[:, pool]   # [R, own points]
     with_it, without = seen & trained, seen & ~trained
+
     def mean(m):
         return (last * m).sum(0) / m.sum(0).clamp(min=1)
-    diff = mean(without) - mean(with_it)
-    scores = torch.zeros(args.shot, dtype=torch.float64)
-    scores[pool] = torch.where((with_it.sum(0) > 0) & (without.sum(0) > 0), diff, torch.zeros_like(diff))
-    return scores
+
+    both = (with_it.sum(0) > 0) & (without.sum(0) > 0)
+    out = {name: torch.zeros(args.shot, dtype=torch.float64) for name in ("own_final_loss", "leave_out")}
+    out["own_final_loss"][pool] = mean(seen)
+    out["leave_out"][pool] = torch.where(both, mean(without) - mean(with_it), torch.zeros_like(last[0]))
+    return out
 
 
 def rank(scores) -> list[int]:
@@ -319,12 +305,10 @@ def run(ws: Workspace, args, out: Path) -> dict:
         return cache[name]
 
     rows = [fraction_row(args, f, orders, flipped, fixed_run) for f in fractions]
-    for name, scores in (("own_final_loss", own_loss_scores(args, sim_dirs)),
-                         ("leave_out", leave_out_scores(args, sim_dirs))):
-        if scores is not None:
-            order = rank(scores)
-            for row in rows:
-                row[f"found_by_{name}"] = found_fraction(order, row["n_checked"], flipped)
+    for name, scores in (reference_scores(args, sim_dirs) or {}).items():
+        order = rank(scores)
+        for row in rows:
+            row[f"found_by_{name}"] = found_fraction(order, row["n_checked"], flipped)
     clean = fixed_run(flipped)
     res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed",
                                                       "own_test_points"]},
