@@ -151,6 +151,8 @@ CASES = [
     (mislabelled, ["--preset", "quick", "--shot", "100", "--sample", "50", "--epochs", "2", "--bs", "4"],
      "would have 52 steps and the target run 50"),
     (mislabelled, ["--preset", "quick", "--label_noise", "1.5"], "--label_noise must lie in (0, 1)"),
+    (mislabelled, ["--preset", "quick", "--eval_runs", "0"], "--eval_runs must be >= 1"),
+    (mislabelled, ["--preset", "default", "--eval_n_test", "0"], "--eval_n_test must be >= 1"),
     (run_tracin, ["--metric", "bleu", "--train_run_dirs", W("run0"), "--test_run_dirs", W("run1")],
      "predict the loss only"),
     (published, ["get_min_valid_loss", "rte", "/missing/train.log"], "not found"),

@@ -191,10 +191,33 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     out = tmp_path / "ml"
     ML_CLI.main(["--preset", "quick", "--shot", "8", "--sample", "4", "--runs", "3", "--n_test", "6",
                  "--epochs", "1", "--bs", "2", "--fractions", "0.5,1.0", "--n_shuffles", "3", "--random_runs", "1",
-                 "--grad_dim", "16", "--out_dir", str(out), "--model_cache", str(model_cache), "--no_progress"])
+                 "--grad_dim", "16", "--eval_n_test", "10", "--eval_runs", "2", "--out_dir", str(out),
+                 "--model_cache", str(model_cache), "--no_progress"])
     for f in ("table.md", "mislabelled.png", "results.json", "args.json"):
         assert (out / f).is_file(), f
     res = _read(out / "results.json")
+    # after fixing, every set of labels is re-made with 2 seeds and scored on a held-out set of 10 examples (true
+    # labels, no pool input among them); the accuracy and loss shown are the means of the 2 runs
+    assert res["eval_seeds"] == [100, 101]
+    for part in ("noisy", "clean"):
+        runs = res[part]["per_run"]
+        assert [r["seed"] for r in runs] == [100, 101]
+        assert res[part]["accuracy"] == pytest.approx(sum(r["accuracy"] for r in runs) / 2)
+        assert res[part]["loss"] == pytest.approx(sum(r["loss"] for r in runs) / 2)
+    for r in res["rows"]:
+        assert all(len(v) == 2 for v in r["runs_accuracy"].values())
+        assert r["accuracy"]["anchor_lex_sim"] == pytest.approx(sum(r["runs_accuracy"]["anchor_lex_sim"]) / 2)
+    done = _read(next((out / "work" / "remake").rglob("run_done.json")))
+    (ev,) = list((out / "work" / "data" / "eval").rglob("*.json"))
+    assert Path(done["eval_data_path"]).resolve() == ev.resolve()
+    ev_rows = [json.loads(line) for line in open(ev)]
+    pool_inputs = {json.loads(line)["context"]
+                   for line in open(next((out / "work" / "data").rglob("*mislabelled*train*.json")))}
+    assert len(ev_rows) == 10 and not {r["context"] for r in ev_rows} & pool_inputs
+    assert all(isinstance(r["label"], int) for r in ev_rows)
+    assert "the mean of 2 re-made runs on 10 held-out test examples" in (out / "table.md").read_text()
+    # the TracIn-CP target run (gradient features) is the first protocol's: target seed, the runs' test set
+    assert _read(Path(res["tracin_run"]["run_dir"]) / "run_done.json")["eval_data_path"].endswith("0-5.json")
     assert res["n_flipped"] == 3  # round(0.4 x 8)
     assert [r["fraction"] for r in res["rows"]] == [0.5, 1.0]
     for r in res["rows"]:

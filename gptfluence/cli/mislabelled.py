@@ -36,6 +36,12 @@ def build_parser():
     a("--n_shuffles", type=int, default=10, help="random orders averaged for the fraction of mislabels found")
     a("--random_runs", type=int, default=None, help="of them, shuffles whose accuracy is measured by re-made runs")
     a("--target_seed", type=int, default=100, help="seed of the target run (whole pool) and its re-makes")
+    a("--eval_n_test", type=int, default=None,
+      help="held-out test examples (true labels) the re-made runs are scored on after fixing (default preset "
+           "1000; quick: = --n_test); = --n_test: the simulator-training runs' test set")
+    a("--eval_runs", type=int, default=None,
+      help="re-made runs per set of fixed labels (seeds target_seed, target_seed + 1, ...): accuracy and test loss "
+           "after fixing are their means")
     a("--grad_steps", default=None, help="checkpoints with gradient features in the target run")
     a("--grad_dim", type=int, default=None, help="gradient feature size")
     a("--own_test_points", choices=("on", "off"), default="on",
@@ -52,7 +58,9 @@ def parse_args(argv=None):
     from ..experiments.mislabelled import PRESETS, parse_fractions
     args = with_preset(build_parser().parse_args(argv), PRESETS)
     args.task = "sst2"
-    for flag in ("runs", "shot", "sample", "bs", "epochs", "n_test", "n_shuffles"):
+    if args.eval_n_test is None:   # the quick preset: scored on the simulator-training runs' test set
+        args.eval_n_test = args.n_test
+    for flag in ("runs", "shot", "sample", "bs", "epochs", "n_test", "n_shuffles", "eval_n_test", "eval_runs"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if not 0 < args.label_noise < 1:

@@ -13,8 +13,12 @@
        TracIn-CP self-influence (sum over recorded checkpoints of lr_k <g_i, g_i>, the target run's grads),
        random order (n_shuffles shuffles);
   5. for each fraction f the labels of the top f of the ranking are restored to the clean labels (a new training
-     file), the target run is re-made on it (same seed, same curriculum), and its test accuracy (label-word
-     scoring, recorded by the run maker) and mean final test loss are measured.
+     file), the target run is re-made on it (eval_runs times: seeds target_seed, target_seed + 1, ..., each its own
+     curriculum over the whole pool), and the final model's test accuracy (label-word scoring, recorded by the run
+     maker) and mean test loss, averaged over the re-made runs, are measured on eval_n_test held-out test examples
+     (true labels; a test set of its own, as large as wanted, since it is scored once per run). One re-made run on
+     the 100 test examples of the simulator-training runs moved by +-3 points of accuracy when a few labels were
+     fixed, more than what the rankings differ by.
 
 Sign convention of the ranking (both scores: larger = more suspicious). Self-influence > 0 means the example's
 presence lowers its OWN loss. A mislabelled example contradicts what the other examples teach, so its own
@@ -43,14 +47,16 @@ log = logging.getLogger("gptfluence.experiments")
 TASK = "sst2"
 PRESETS = {
     "quick": dict(model="tiny", shot=40, sample=20, runs=4, n_test=30, bs=4, epochs=2, lr=1e-3, grad_steps="all",
-                  grad_dim=64, random_runs=1),
+                  grad_dim=64, random_runs=1, eval_n_test=None, eval_runs=1),
     # the target run (whole pool, 150 steps at lr 5e-4) learns sst2 through 40% flipped labels (test accuracy
     # about 0.8; 0.93 with every label fixed), so fixing labels has an effect to measure; at lr 1e-3 and 50 steps
     # it stayed at chance with and without the flips. 32 simulator-training runs: with 8, what leaving an example
     # out does to its own loss is too noisy to rank by (halves of 4 runs agree at 0.41; of 16 runs at 0.81), and
     # anchor_lex_sim found 0.275 of the flipped labels in its top 20% (0.40 with 32)
+    # Accuracy after fixing: the mean of 3 re-made runs (3 curricula) on 1,000 held-out test examples; random order
+    # over 5 shuffles (with 2, the two differed by up to 7 points at one fraction)
     "default": dict(model="small", shot=100, sample=40, runs=32, n_test=100, bs=4, epochs=6, lr=5e-4,
-                    grad_steps="10", grad_dim=256, random_runs=2),
+                    grad_steps="10", grad_dim=256, random_runs=5, eval_n_test=1000, eval_runs=3),
 }
 SIMULATORS = {"gptfluence": GPTFLUENCE, "anchor_lex_sim": ANCHOR}
 METHODS = (*SIMULATORS, "tracin_cp", "random")
@@ -95,22 +101,54 @@ def run_spec(args, train_file, eval_file):
                    epochs=args.epochs * args.shot // args.sample, lr=args.lr)
 
 
-def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: bool = False) -> dict:
-    """Make the target run (whole pool, seed target_seed) on a training file: {"accuracy" (0-1, final model),
-    "loss" (mean final test loss, nats), "run_dir"}. Kept when made before."""
+def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: bool = False,
+               seeds: list[int] | None = None) -> dict:
+    """Make the target run (whole pool; seed target_seed, or each of `seeds`) on a training file: {"accuracy"
+    (0-1, final model), "loss" (mean final test loss, nats), "run_dir"}, the means over the seeds' runs with
+    "per_run" [{"seed", "accuracy", "loss"}] when several. Kept when made before."""
     from ..pipeline import make_runs
-    spec = replace(run_spec(args, train_file, eval_file), seeds=[args.target_seed], sample=args.shot,
+    seeds = list(seeds or [args.target_seed])
+    spec = replace(run_spec(args, train_file, eval_file), seeds=seeds, sample=args.shot,
                    epochs=args.epochs, record_interval=10 ** 6, output_dir=str(out), device=ws.device,
                    threads=ws.threads, progress=False, summary=False, model_cache=ws.model_cache)
     if grads:
         spec = replace(spec, grad_features=True, grad_steps=args.grad_steps, grad_dim=args.grad_dim)
-    (run_dir,) = make_runs(spec)
-    done = read_json(run_dir / "run_done.json")
-    if "label_accuracy_last" not in done:
-        raise DataError(f"{run_dir}: no label accuracy recorded (the test samples need integer labels)")
-    losses = final_losses(run_dir, TASK)
-    return {"accuracy": done["label_accuracy_last"], "loss": sum(losses.values()) / len(losses),
-            "run_dir": str(run_dir)}
+    per_run = []
+    for seed, run_dir in zip(seeds, make_runs(spec)):
+        done = read_json(run_dir / "run_done.json")
+        if "label_accuracy_last" not in done:
+            raise DataError(f"{run_dir}: no label accuracy recorded (the test samples need integer labels)")
+        losses = final_losses(run_dir, TASK)
+        per_run.append({"seed": seed, "accuracy": done["label_accuracy_last"],
+                        "loss": sum(losses.values()) / len(losses), "run_dir": str(run_dir)})
+    if len(per_run) == 1:
+        return {k: v for k, v in per_run[0].items() if k != "seed"}
+    return {"accuracy": sum(r["accuracy"] for r in per_run) / len(per_run),
+            "loss": sum(r["loss"] for r in per_run) / len(per_run), "run_dir": per_run[0]["run_dir"],
+            "per_run": [{k: v for k, v in r.items() if k != "run_dir"} for r in per_run]}
+
+
+def evaluation_file(ws: Workspace, args, samples: list[dict], eval_file) -> str:
+    """The test set the re-made runs are scored on: the simulator-training runs' own (eval_file) when
+    eval_n_test equals n_test, else a built-in sst2 test set of eval_n_test examples (true labels) generated with
+    the same data seed, written once beside the task files. Its pool must be the noisy pool in use (checked),
+    and no test input is a pool input (the generator keeps them apart; checked too)."""
+    from ..tasks import build_task, task_file_paths
+    if args.eval_n_test == args.n_test:
+        return str(eval_file)
+    pool, test = build_task(TASK, args.shot, args.eval_n_test, args.data_seed, label_noise=args.label_noise)
+    if [(s["input"], s["label"]) for s in pool] != [(s["input"], s["label"]) for s in samples]:
+        raise DataError(f"the built-in sst2 generator (data seed {args.data_seed}) no longer gives the noisy pool in "
+                        "use: cannot make a held-out evaluation set for it; pass --eval_n_test "
+                        f"{args.n_test} to score the re-made runs on the simulator-training runs' test set")
+    inputs = {s["context"] for s in samples}
+    clash = [s["id"] for s in test if s["context"] in inputs]
+    if clash:
+        raise DataError(f"evaluation set of {args.eval_n_test}: test ids {clash[:5]} are pool examples")
+    path = task_file_paths(ws.root / "data" / "eval", TASK, args.shot, args.eval_n_test)[1]
+    if not path.is_file():
+        write_jsonl(path, test)
+    return str(path)
 
 
 def target_curriculum(args):
@@ -195,10 +233,17 @@ def found_fraction(order: list[int], n: int, flipped: set[int]) -> float:
 
 def write_table(path: Path, res: dict) -> str:
     s = res["settings"]
+    n_eval, n_runs = s.get("eval_n_test", s["n_test"]), s.get("eval_runs", 1)
+    if (n_eval, n_runs) == (s["n_test"], 1):
+        title, runs_word = f"{s['n_test']} test examples", "the noisy target run"
+    else:
+        title = (f"{s['n_test']} test examples in the simulator-training runs; accuracy and test loss after fixing: "
+                 f"the mean of {n_runs} re-made runs on {n_eval:,} held-out test examples")
+        runs_word = f"the noisy target run (mean of {n_runs} seeds)"
     lines = [f"#### Mislabelled-data detection (sst2 built-in, {s['model']} model, {s['shot']} training examples, "
-             f"{res['n_flipped']} labels flipped = {s['label_noise']:.0%}, {s['n_test']} test examples, "
+             f"{res['n_flipped']} labels flipped = {s['label_noise']:.0%}, {title}, "
              f"{s['runs']} simulator-training runs)", "",
-             f"Test accuracy (test loss) of the noisy target run: {res['noisy']['accuracy']:.3f} "
+             f"Test accuracy (test loss) of {runs_word}: {res['noisy']['accuracy']:.3f} "
              f"({res['noisy']['loss']:.4f}); with every label fixed: {res['clean']['accuracy']:.3f} "
              f"({res['clean']['loss']:.4f}). Random: found = mean over {s['n_shuffles']} shuffles, accuracy = "
              f"mean over {s['random_runs']} of them (re-made runs)." + _own_loss_line(res), "",
@@ -258,15 +303,20 @@ def fraction_row(args, f: float, orders: dict, flipped: set[int], fixed_run) -> 
     target run re-made (fixed_run); random = the mean over shuffles (found) and over random_runs re-made runs."""
     n = round(f * args.shot)
     row = {"fraction": f, "n_checked": n, "found": {}, "accuracy": {}, "test_loss": {}}
+    runs_acc = {}   # every re-made run's accuracy, by seed (several seeds: per_run)
     for m, o in orders.items():
         row["found"][m] = found_fraction(o, n, flipped)
         r = fixed_run(set(o[:n]) & flipped)
         row["accuracy"][m], row["test_loss"][m] = r["accuracy"], r["loss"]
+        runs_acc[m] = [x["accuracy"] for x in r.get("per_run", [r])]
     shuffles = shuffles_of(args)
     row["found"]["random"] = sum(found_fraction(o, n, flipped) for o in shuffles) / len(shuffles)
     rs = [fixed_run(set(o[:n]) & flipped) for o in shuffles[:args.random_runs]]
     row["accuracy"]["random"] = sum(r["accuracy"] for r in rs) / max(1, len(rs))
     row["test_loss"]["random"] = sum(r["loss"] for r in rs) / max(1, len(rs))
+    runs_acc["random"] = [x["accuracy"] for r in rs for x in r.get("per_run", [r])]
+    if any(len(v) > 1 for v in runs_acc.values()):
+        row["runs_accuracy"] = runs_acc
     log.info("fraction %.2f: found %s, accuracy %s", f, {k: round(v, 3) for k, v in row["found"].items()},
              {k: round(v, 3) for k, v in row["accuracy"].items()})
     return row
@@ -286,23 +336,32 @@ def run(ws: Workspace, args, out: Path) -> dict:
     if args.own_test_points == "on":
         sim_key, sim_eval = key + "_own", own_test_points_file(ws, key, samples, eval_p)
     sim_dirs = [d for _, d in sorted(ws.runs(sim_key, run_spec(args, train_p, sim_eval)).items())]
-    noisy = target_run(ws, args, train_p, eval_p, ws.root / "target" / key, grads=True)
+    tracin_run = target_run(ws, args, train_p, eval_p, ws.root / "target" / key, grads=True)
     sim_scores = {}
     for m, method in SIMULATORS.items():
         ckpt = ws.simulator(sim_key, method, TASK, "loss", sim_dirs, (train_p, sim_eval), 42, 1)
         sim_scores[m], init = simulator_scores(args, ckpt, sim_dirs)
-    t_scores, ck_steps = tracin_self_influence(noisy["run_dir"], parse_num_checkpoints(None))
+    t_scores, ck_steps = tracin_self_influence(tracin_run["run_dir"], parse_num_checkpoints(None))
     orders = {**{m: rank(s) for m, s in sim_scores.items()}, "tracin_cp": rank(t_scores[:args.shot])}
     t_base = time.time() - t0
     cache: dict = {}
+    # the re-made runs: scored on the evaluation set, eval_runs seeds each (with the simulator-training runs' test
+    # set and one seed, the folders of the first version of this experiment, so its tables stay reproducible)
+    eval_file = evaluation_file(ws, args, samples, eval_p)
+    eval_seeds = [args.target_seed + k for k in range(args.eval_runs)]
+    remake = ws.root / "remake" / key
+    if (args.eval_n_test, args.eval_runs) != (args.n_test, 1):
+        remake = remake / f"eval{args.eval_n_test}_runs{args.eval_runs}"
 
     def fixed_run(fixed: set[int]) -> dict:
         name = set_name(fixed)
         if name not in cache:
             path = ws.root / "fixed" / key / f"{name}.json"
             write_jsonl(path, relabel(samples, fixed))
-            cache[name] = target_run(ws, args, path, eval_p, ws.root / "remake" / key / name)
+            cache[name] = target_run(ws, args, path, eval_file, remake / name, seeds=eval_seeds)
         return cache[name]
+
+    noisy = fixed_run(set())
 
     rows = [fraction_row(args, f, orders, flipped, fixed_run) for f in fractions]
     for name, scores in (reference_scores(args, sim_dirs) or {}).items():
@@ -313,16 +372,17 @@ def run(ws: Workspace, args, out: Path) -> dict:
     res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed",
                                                       "own_test_points"]},
            "n_flipped": len(flipped), "noisy": noisy, "clean": clean, "rows": rows, "simulator_init": init,
-           "tracin_checkpoints": ck_steps, "re_made_runs": len(cache),
+           "tracin_checkpoints": ck_steps, "re_made_runs": len(cache) * len(eval_seeds), "eval_seeds": eval_seeds,
            "ranking": "descending self-influence (most suspicious first); random: shuffles",
            "scores": {**{m: v.tolist() for m, v in sim_scores.items()}, "tracin_cp": t_scores[:args.shot].tolist()},
            "flipped_ids": sorted(flipped),
            "seconds": {"runs_simulator_scores": round(t_base, 1), "total": round(time.time() - t0, 1)}}
+    res["tracin_run"] = {**tracin_run, "run_dir": relative(tracin_run["run_dir"])}
     for part in ("noisy", "clean"):
         res[part] = {**res[part], "run_dir": relative(res[part]["run_dir"])}
     write_json(out / "results.json", res)
     plot(out / "mislabelled.png", res)
     print(write_table(out / "table.md", res))
     print(f"results: {out / 'table.md'}, {out / 'mislabelled.png'} ({res['seconds']['total']:.0f} s, "
-          f"{len(cache)} re-made runs)")
+          f"{len(cache) * len(eval_seeds)} re-made runs)")
     return res
