@@ -63,6 +63,9 @@ def parse_args(argv=None):
     for flag in ("runs", "shot", "sample", "bs", "epochs", "n_test", "n_shuffles", "eval_n_test", "eval_runs"):
         if getattr(args, flag) < 1:
             raise ValueError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+    if not 1 <= args.random_runs <= args.n_shuffles:
+        raise ValueError(f"--random_runs must lie in 1..--n_shuffles ({args.n_shuffles}): the random orders whose "
+                         f"accuracy is measured are among the shuffles; got {args.random_runs}")
     if not 0 < args.label_noise < 1:
         raise ValueError(f"--label_noise must lie in (0, 1), got {args.label_noise}")
     if args.runs < 2:
