@@ -189,35 +189,13 @@ def test_influence_check_end_to_end(tmp_path, model_cache):
 
 def test_mislabelled_end_to_end(tmp_path, model_cache):
     out = tmp_path / "ml"
-    ML_CLI.main(["--preset", "quick", "--shot", "8", "--sample", "4", "--runs", "3", "--n_test", "6",
-                 "--epochs", "1", "--bs", "2", "--fractions", "0.5,1.0", "--n_shuffles", "3", "--random_runs", "1",
-                 "--grad_dim", "16", "--eval_n_test", "10", "--eval_runs", "2", "--out_dir", str(out),
-                 "--model_cache", str(model_cache), "--no_progress"])
+    flags = ["--preset", "quick", "--shot", "8", "--sample", "4", "--runs", "3", "--n_test", "6", "--epochs", "1",
+             "--bs", "2", "--n_shuffles", "3", "--random_runs", "1", "--grad_dim", "16",
+             "--model_cache", str(model_cache), "--no_progress"]
+    ML_CLI.main([*flags, "--fractions", "0.5,1.0", "--out_dir", str(out)])
     for f in ("table.md", "mislabelled.png", "results.json", "args.json"):
         assert (out / f).is_file(), f
     res = _read(out / "results.json")
-    # after fixing, every set of labels is re-made with 2 seeds and scored on a held-out set of 10 examples (true
-    # labels, no pool input among them); the accuracy and loss shown are the means of the 2 runs
-    assert res["eval_seeds"] == [100, 101]
-    for part in ("noisy", "clean"):
-        runs = res[part]["per_run"]
-        assert [r["seed"] for r in runs] == [100, 101]
-        assert res[part]["accuracy"] == pytest.approx(sum(r["accuracy"] for r in runs) / 2)
-        assert res[part]["loss"] == pytest.approx(sum(r["loss"] for r in runs) / 2)
-    for r in res["rows"]:
-        assert all(len(v) == 2 for v in r["runs_accuracy"].values())
-        assert r["accuracy"]["anchor_lex_sim"] == pytest.approx(sum(r["runs_accuracy"]["anchor_lex_sim"]) / 2)
-    done = _read(next((out / "work" / "remake").rglob("run_done.json")))
-    (ev,) = list((out / "work" / "data" / "eval").rglob("*.json"))
-    assert Path(done["eval_data_path"]).resolve() == ev.resolve()
-    ev_rows = [json.loads(line) for line in open(ev)]
-    pool_inputs = {json.loads(line)["context"]
-                   for line in open(next((out / "work" / "data").rglob("*mislabelled*train*.json")))}
-    assert len(ev_rows) == 10 and not {r["context"] for r in ev_rows} & pool_inputs
-    assert all(isinstance(r["label"], int) for r in ev_rows)
-    assert "the mean of 2 re-made runs on 10 held-out test examples" in (out / "table.md").read_text()
-    # the TracIn-CP target run (gradient features) is the first protocol's: target seed, the runs' test set
-    assert _read(Path(res["tracin_run"]["run_dir"]) / "run_done.json")["eval_data_path"].endswith("0-5.json")
     assert res["n_flipped"] == 3  # round(0.4 x 8)
     assert [r["fraction"] for r in res["rows"]] == [0.5, 1.0]
     for r in res["rows"]:
@@ -254,6 +232,32 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     left = [r["found_by_leave_out"] for r in res["rows"]]
     assert 0.0 <= left[0] <= 1.0 and left[-1] == 1.0
     assert "leaving them out" in (out / "table.md").read_text()
+
+    # the same runs and simulators, now every set of fixed labels re-made with 2 seeds and scored on a held-out
+    # set of 10 examples (true labels, no pool input among them); accuracy and loss are the means of the 2 runs
+    out2 = tmp_path / "ml_eval"
+    ML_CLI.main([*flags, "--fractions", "1.0", "--eval_n_test", "10", "--eval_runs", "2", "--out_dir", str(out2),
+                 "--work_root", str(out / "work")])
+    res2 = _read(out2 / "results.json")
+    assert res2["eval_seeds"] == [100, 101] and res2["scores"] == res["scores"]
+    for part in ("noisy", "clean"):
+        runs = res2[part]["per_run"]
+        assert [r["seed"] for r in runs] == [100, 101]
+        assert res2[part]["accuracy"] == pytest.approx(sum(r["accuracy"] for r in runs) / 2)
+        assert res2[part]["loss"] == pytest.approx(sum(r["loss"] for r in runs) / 2)
+    (row,) = res2["rows"]
+    assert all(len(v) == 2 for v in row["runs_accuracy"].values())
+    assert row["accuracy"]["anchor_lex_sim"] == res2["clean"]["accuracy"]
+    (ev,) = list((out / "work" / "data" / "eval").rglob("*.json"))
+    made = list((out / "work" / "remake").rglob("eval10_runs2/*/*/run_done.json"))
+    assert len(made) == 4  # no fix and every fix, 2 seeds each
+    assert all(Path(_read(d)["eval_data_path"]).resolve() == ev.resolve() for d in made)
+    ev_rows = [json.loads(line) for line in open(ev)]
+    assert len(ev_rows) == 10 and not {r["context"] for r in ev_rows} & {r["context"] for r in rows[6:]}
+    assert all(isinstance(r["label"], int) for r in ev_rows)
+    assert "the mean of 2 re-made runs on 10 held-out test examples" in (out2 / "table.md").read_text()
+    # the TracIn-CP target run (gradient features) keeps the target seed and the runs' test set
+    assert _read(Path(res2["tracin_run"]["run_dir"]) / "run_done.json")["eval_data_path"].endswith("0-5.json")
 
 
 def test_reference_scores_by_hand(monkeypatch):

@@ -108,9 +108,11 @@ def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: boo
     "per_run" [{"seed", "accuracy", "loss"}] when several. Kept when made before."""
     from ..pipeline import make_runs
     seeds = list(seeds or [args.target_seed])
+    # one process: a call makes a few short runs, where starting worker processes costs as much as the runs
+    # (the files do not depend on which process made them)
     spec = replace(run_spec(args, train_file, eval_file), seeds=seeds, sample=args.shot,
                    epochs=args.epochs, record_interval=10 ** 6, output_dir=str(out), device=ws.device,
-                   threads=ws.threads, progress=False, summary=False, model_cache=ws.model_cache)
+                   threads=ws.threads, workers=1, progress=False, summary=False, model_cache=ws.model_cache)
     if grads:
         spec = replace(spec, grad_features=True, grad_steps=args.grad_steps, grad_dim=args.grad_dim)
     per_run = []
