@@ -17,8 +17,8 @@
      curriculum over the whole pool), and the final model's test accuracy (label-word scoring, recorded by the run
      maker) and mean test loss, averaged over the re-made runs, are measured on eval_n_test held-out test examples
      (true labels; a test set of its own, as large as wanted, since it is scored once per run). One re-made run on
-     the 100 test examples of the simulator-training runs moved by +-3 points of accuracy when a few labels were
-     fixed, more than what the rankings differ by.
+     the 100 test examples of the simulator-training runs moved by up to 6 points of accuracy when a few labels were
+     fixed (0.84 -> 0.78-0.81), more than what the rankings differ by.
 
 Sign convention of the ranking (both scores: larger = more suspicious). Self-influence > 0 means the example's
 presence lowers its OWN loss. A mislabelled example contradicts what the other examples teach, so its own
@@ -54,7 +54,7 @@ PRESETS = {
     # out does to its own loss is too noisy to rank by (halves of 4 runs agree at 0.41; of 16 runs at 0.81), and
     # anchor_lex_sim found 0.275 of the flipped labels in its top 20% (0.40 with 32)
     # Accuracy after fixing: the mean of 3 re-made runs (3 curricula) on 1,000 held-out test examples; random order
-    # over 5 shuffles (with 2, the two differed by up to 7 points at one fraction)
+    # over 5 shuffles (with 2, their means differed by up to 4.5 points at one fraction)
     "default": dict(model="small", shot=100, sample=40, runs=32, n_test=100, bs=4, epochs=6, lr=5e-4,
                     grad_steps="10", grad_dim=256, random_runs=5, eval_n_test=1000, eval_runs=3),
 }
