@@ -137,17 +137,21 @@ class AnchorSim(FeatureSimulator):
         z = self._features(self.test_emb[test_rows.to(self.test_emb.device)])
         return torch.cat([z, torch.ones(len(z), 1, dtype=D, device=z.device)], 1)
 
-    def _cumulative(self, batches: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
-        """U [R, T, 2K]: sum over steps 1..t of the batch's feature sum times [1, s_tau] (0 at t = 0)."""
+    def _step_counts(self, batches: torch.Tensor) -> torch.Tensor:
+        """[R, T, P]: how often each training example is in the batch of step t (0 at t = 0: the first recorded
+        value is given, not simulated)."""
         R, T, _ = batches.shape
         counts = batch_counts(batches.reshape(R * T, -1), self.n_train).reshape(R, T, -1).to(D)
-        S = counts @ self._p().to(counts.device)                      # [R, T, K]
+        counts[:, 0] = 0
+        return counts
+
+    def _cumulative(self, batches: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """U [R, T, 2K]: sum over steps 1..t of the batch's feature sum times [1, s_tau] (0 at t = 0)."""
+        S = self._step_counts(batches) @ self._p().to(batches.device)  # [R, T, K]
         if scale is not None:
             S = S * scale.to(D)[..., None]
-        s = torch.arange(T, dtype=D, device=S.device) / max(T - 1, 1)
-        G = torch.cat([S, S * s[None, :, None]], -1)
-        G[:, 0] = 0
-        return G.cumsum(1)
+        s = torch.arange(S.shape[1], dtype=D, device=S.device) / max(S.shape[1] - 1, 1)
+        return torch.cat([S, S * s[None, :, None]], -1).cumsum(1)
 
     # ------------------------------------------------------------------------------------------ fitting
     def fit_data(self, train) -> None:
@@ -243,11 +247,9 @@ class AnchorSim(FeatureSimulator):
     def _trained_so_far(self, batches: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
         """[R, T, P]: how often each training example was trained on in steps 1..t (0 at t = 0), less the pool's
         average of that count."""
-        R, T, _ = batches.shape
-        counts = batch_counts(batches.reshape(R * T, -1), self.n_train).reshape(R, T, -1).to(D)
+        counts = self._step_counts(batches)
         if scale is not None:
             counts = counts * scale.to(D)[..., None]
-        counts[:, 0] = 0
         counts = counts - counts.mean(-1, keepdim=True)
         return counts.cumsum(1)
 
@@ -372,15 +374,12 @@ class AnchorLexSim(AnchorSim):
     def _lex_cumulative(self, batches: torch.Tensor, test_rows: torch.Tensor,
                         scale: torch.Tensor | None = None) -> torch.Tensor:
         """F [R, N, T, 6]: sum over steps 1..t of the batch's kernel sum times [1, s_tau] (0 at t = 0)."""
-        R, T, _ = batches.shape
-        counts = batch_counts(batches.reshape(R * T, -1), self.n_train).reshape(R, T, -1).to(D)
+        counts = self._step_counts(batches)
         if scale is not None:
             counts = counts * scale.to(D)[..., None]
         S = torch.einsum("rtp,pnc->rntc", counts, self._lex_kernel(test_rows).to(counts.device))
-        s = torch.arange(T, dtype=D, device=S.device) / max(T - 1, 1)
-        G = torch.cat([S, S * s[None, None, :, None]], -1)
-        G[:, :, 0] = 0
-        return G.cumsum(2)
+        s = torch.arange(S.shape[2], dtype=D, device=S.device) / max(S.shape[2] - 1, 1)
+        return torch.cat([S, S * s[None, None, :, None]], -1).cumsum(2)
 
     @staticmethod
     def _lex_stats(F, r, mask) -> tuple[torch.Tensor, torch.Tensor]:
