@@ -104,8 +104,8 @@ def run_spec(args, train_file, eval_file):
 def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: bool = False,
                seeds: list[int] | None = None) -> dict:
     """Make the target run (whole pool; seed target_seed, or each of `seeds`) on a training file: {"accuracy"
-    (0-1, final model), "loss" (mean final test loss, nats), "run_dir"}, the means over the seeds' runs with
-    "per_run" [{"seed", "accuracy", "loss"}] when several. Kept when made before."""
+    (0-1, final model), "loss" (mean final test loss, nats): means over the seeds' runs, "run_dir" (the first
+    seed's), "per_run" [{"seed", "accuracy", "loss"}]}. Kept when made before."""
     from ..pipeline import make_runs
     seeds = list(seeds or [args.target_seed])
     # one process: a call makes a few short runs, where starting worker processes costs as much as the runs
@@ -123,8 +123,6 @@ def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: boo
         losses = final_losses(run_dir, TASK)
         per_run.append({"seed": seed, "accuracy": done["label_accuracy_last"],
                         "loss": sum(losses.values()) / len(losses), "run_dir": str(run_dir)})
-    if len(per_run) == 1:
-        return {k: v for k, v in per_run[0].items() if k != "seed"}
     return {"accuracy": sum(r["accuracy"] for r in per_run) / len(per_run),
             "loss": sum(r["loss"] for r in per_run) / len(per_run), "run_dir": per_run[0]["run_dir"],
             "per_run": [{k: v for k, v in r.items() if k != "run_dir"} for r in per_run]}
@@ -305,20 +303,19 @@ def fraction_row(args, f: float, orders: dict, flipped: set[int], fixed_run) -> 
     target run re-made (fixed_run); random = the mean over shuffles (found) and over random_runs re-made runs."""
     n = round(f * args.shot)
     row = {"fraction": f, "n_checked": n, "found": {}, "accuracy": {}, "test_loss": {}}
-    runs_acc = {}   # every re-made run's accuracy, by seed (several seeds: per_run)
+    runs_acc = {}   # every re-made run's accuracy (eval_runs seeds per set)
     for m, o in orders.items():
         row["found"][m] = found_fraction(o, n, flipped)
         r = fixed_run(set(o[:n]) & flipped)
         row["accuracy"][m], row["test_loss"][m] = r["accuracy"], r["loss"]
-        runs_acc[m] = [x["accuracy"] for x in r.get("per_run", [r])]
+        runs_acc[m] = [x["accuracy"] for x in r["per_run"]]
     shuffles = shuffles_of(args)
     row["found"]["random"] = sum(found_fraction(o, n, flipped) for o in shuffles) / len(shuffles)
     rs = [fixed_run(set(o[:n]) & flipped) for o in shuffles[:args.random_runs]]
     row["accuracy"]["random"] = sum(r["accuracy"] for r in rs) / max(1, len(rs))
     row["test_loss"]["random"] = sum(r["loss"] for r in rs) / max(1, len(rs))
-    runs_acc["random"] = [x["accuracy"] for r in rs for x in r.get("per_run", [r])]
-    if any(len(v) > 1 for v in runs_acc.values()):
-        row["runs_accuracy"] = runs_acc
+    runs_acc["random"] = [x["accuracy"] for r in rs for x in r["per_run"]]
+    row["runs_accuracy"] = runs_acc
     log.info("fraction %.2f: found %s, accuracy %s", f, {k: round(v, 3) for k, v in row["found"].items()},
              {k: round(v, 3) for k, v in row["accuracy"].items()})
     return row
