@@ -4,6 +4,7 @@ and a tiny end-to-end run of each command (tiny model pre-trained briefly into a
 
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
@@ -232,6 +233,24 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     left = [r["found_by_leave_out"] for r in res["rows"]]
     assert 0.0 <= left[0] <= 1.0 and left[-1] == 1.0
     assert "leaving them out" in (out / "table.md").read_text()
+    # labels restored per order, and the test loss per true test label: their weighted mean is the test loss
+    test_file = out / "work" / "data" / "sft_tasks" / "sst2" / "sst2_validation_0-5.json"
+    test_rows = [json.loads(line) for line in open(test_file)]
+    n_by = {str(y): sum(t["label"] == y for t in test_rows) for y in (0, 1)}
+    for part in (res["noisy"], res["clean"]):
+        by = part["loss_by_label"]
+        assert sum(by[y] * n for y, n in n_by.items() if n) / len(test_rows) == pytest.approx(part["loss"])
+    clean_of = {p["id"]: p.get("clean_label", p["label"]) for p in pool}
+    for r in res["rows"]:
+        for m in ("gptfluence", "anchor_lex_sim", "tracin_cp"):
+            order = sorted(range(8), key=lambda i: (-res["scores"][m][i], i))
+            fixed = set(order[:r["n_checked"]]) & flipped
+            assert r["restored"][m] == {str(y): sum(clean_of[i] == y for i in fixed) for y in (0, 1)}
+    assert "Which labels each order restores (negative / positive" in (out / "table.md").read_text()
+    means = res["curve_means"]["accuracy"]
+    assert means["random"] == pytest.approx(sum(r["accuracy"]["random"] for r in res["rows"]) / len(res["rows"]))
+    assert f"averaged over the fractions checked (0.5, 1; the area under the curves): accuracy GPTfluence " \
+           f"{means['gptfluence']:.3f}" in (out / "table.md").read_text()
 
     # the same runs and simulators, now every set of fixed labels re-made with 2 seeds and scored on a held-out
     # set of 10 examples (true labels, no pool input among them); accuracy and loss are the means of the 2 runs
@@ -249,7 +268,7 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     assert all(len(v) == 2 for v in row["runs_accuracy"].values())
     assert row["accuracy"]["anchor_lex_sim"] == res2["clean"]["accuracy"]
     (ev,) = list((out / "work" / "data" / "eval").rglob("*.json"))
-    made = list((out / "work" / "remake").rglob("eval10_runs2/*/*/run_done.json"))
+    made = list((out / "work" / "remake").rglob("eval10/*/*/run_done.json"))
     assert len(made) == 4  # no fix and every fix, 2 seeds each
     assert all(Path(_read(d)["eval_data_path"]).resolve() == ev.resolve() for d in made)
     ev_rows = [json.loads(line) for line in open(ev)]
@@ -258,6 +277,65 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     assert "the mean of 2 re-made runs on 10 held-out test examples" in (out2 / "table.md").read_text()
     # the TracIn-CP target run (gradient features) keeps the target seed and the runs' test set
     assert _read(Path(res2["tracin_run"]["run_dir"]) / "run_done.json")["eval_data_path"].endswith("0-5.json")
+    # a third seed adds one run per set: the two made before are kept (not re-made) and give the same values
+    before = {p: p.stat().st_mtime_ns for p in made}
+    out3 = tmp_path / "ml_eval3"
+    ML_CLI.main([*flags, "--fractions", "1.0", "--eval_n_test", "10", "--eval_runs", "3", "--out_dir", str(out3),
+                 "--work_root", str(out / "work")])
+    res3 = _read(out3 / "results.json")
+    assert len(list((out / "work" / "remake").rglob("eval10/*/*/run_done.json"))) == 6
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())
+    for part in ("noisy", "clean"):
+        assert res3[part]["per_run"][:2] == res2[part]["per_run"] and res3[part]["per_run"][2]["seed"] == 102
+    # --order label_balanced: every ranking (and random's shuffles) taken one noisy label at a time
+    out4 = tmp_path / "ml_balanced"
+    ML_CLI.main([*flags, "--fractions", "0.5,1.0", "--eval_n_test", "10", "--eval_runs", "1", "--order",
+                 "label_balanced", "--out_dir", str(out4), "--work_root", str(out / "work")])
+    res4 = _read(out4 / "results.json")
+    assert res4["settings"]["order"] == "label_balanced" and res4["scores"] == res["scores"]
+    labels = {p["id"]: p["label"] for p in pool}  # 7 positive, 1 negative: the negative is among each top 2
+    for m, scores in res4["scores"].items():
+        order = ML.label_balanced(sorted(range(len(scores)), key=lambda i: (-scores[i], i)), labels)
+        assert res4["rows"][0]["found"][m] == pytest.approx(len(set(order[:4]) & flipped) / len(flipped))
+        assert sorted(labels[i] for i in order[:2]) == [0, 1]
+        fixed = set(order[:4]) & flipped
+        assert list((out / "work" / "remake").rglob(f"eval10/{IC.set_name(fixed)}/*/run_done.json"))
+    assert "every order label-balanced" in (out4 / "table.md").read_text()
+
+
+def test_label_balanced_order():
+    """One id of each label in turn (labels in order of first appearance), each label's ids in ranked order; the
+    others go on when a label runs out; a permutation whose prefixes never differ by more than one per label
+    while both labels remain."""
+    labels = {0: 0, 1: 1, 2: 0, 3: 1, 4: 0, 5: 1, 6: 1}
+    assert ML.label_balanced([5, 3, 1, 0, 2, 4, 6], labels) == [5, 0, 3, 2, 1, 4, 6]
+    assert ML.label_balanced([0, 2, 4, 1], labels) == [0, 1, 2, 4]
+    order = list(range(40))
+    random.Random(3).shuffle(order)
+    lab = {i: int(i % 5 == 0) for i in order}  # 8 of label 1, 32 of label 0
+    out = ML.label_balanced(order, lab)
+    assert sorted(out) == sorted(order)
+    assert all(abs(sum(lab[i] for i in out[:n]) * 2 - n) <= 1 for n in range(1, 17))
+    for y in (0, 1):
+        assert [i for i in out if lab[i] == y] == [i for i in order if lab[i] == y]
+
+
+def test_curve_means_by_hand():
+    """The recovery summary: each method's accuracy and test loss averaged over the rows, and random's per shuffle
+    (missing when a row lacks the per-shuffle values)."""
+    def row(acc, loss, shuffles):
+        return {"accuracy": {m: acc[i] for i, m in enumerate(ML.METHODS)},
+                "test_loss": {m: loss[i] for i, m in enumerate(ML.METHODS)},
+                "random_shuffles": [{"accuracy": a, "loss": b} for a, b in shuffles]}
+    rows = [row([0.5, 0.6, 0.7, 0.8], [1.0, 2.0, 3.0, 4.0], [(0.7, 5.0), (0.9, 3.0)]),
+            row([0.7, 0.8, 0.9, 1.0], [2.0, 2.0, 2.0, 2.0], [(0.9, 2.0), (1.0, 4.0)])]
+    c = ML.curve_means(rows)
+    assert [c["accuracy"][m] for m in ML.METHODS] == pytest.approx([0.6, 0.7, 0.8, 0.9])
+    assert [c["test_loss"][m] for m in ML.METHODS] == pytest.approx([1.5, 2.0, 2.5, 3.0])
+    assert [x["accuracy"] for x in c["random_shuffles"]] == pytest.approx([0.8, 0.95])
+    assert [x["loss"] for x in c["random_shuffles"]] == pytest.approx([3.5, 3.5])
+    del rows[1]["random_shuffles"]
+    assert "random_shuffles" not in ML.curve_means(rows)
 
 
 def test_reference_scores_by_hand(monkeypatch):

@@ -48,6 +48,10 @@ def build_parser():
       help="on: the simulator-training runs also record every pool example's own loss (its noisy label as the "
            "target), so the simulators are fitted on examples taken as their own test points, as self-influence "
            "asks; off: the clean test set only")
+    a("--order", choices=("plain", "label_balanced"), default="plain",
+      help="plain: every order as ranked (the paper's); label_balanced: every order, random included, taken one "
+           "example of each (noisy) label in turn, each label's in its ranked order, so fixing the top of a ranking "
+           "does not shift the pool's label balance")
     a("--seed", type=int, default=0, help="seed of the random orders")
     a("--data_seed", type=int, default=0, help="seed of the task generator and of the label noise")
     experiment_flags(p, "mislabelled")

@@ -18,7 +18,11 @@
      maker) and mean test loss, averaged over the re-made runs, are measured on eval_n_test held-out test examples
      (true labels; a test set of its own, as large as wanted, since it is scored once per run). One re-made run on
      the 100 test examples of the simulator-training runs moved by up to 6 points of accuracy when a few labels were
-     fixed (0.84 -> 0.78-0.81), more than what the rankings differ by.
+     fixed (0.84 -> 0.78-0.81), more than what the rankings differ by;
+  6. the table adds each order's accuracy and test loss averaged over the fractions (the area under its curve;
+     random's per shuffle too) and, in a second table, which labels each order restored and the test loss per
+     true test label: fixing mostly one label shifts the model's label prior. With order = "label_balanced"
+     every order (random's shuffles included) is taken one example of each noisy label in turn.
 
 Sign convention of the ranking (both scores: larger = more suspicious). Self-influence > 0 means the example's
 presence lowers its OWN loss. A mislabelled example contradicts what the other examples teach, so its own
@@ -105,7 +109,8 @@ def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: boo
                seeds: list[int] | None = None) -> dict:
     """Make the target run (whole pool; seed target_seed, or each of `seeds`) on a training file: {"accuracy"
     (0-1, final model), "loss" (mean final test loss, nats): means over the seeds' runs, "run_dir" (the first
-    seed's), "per_run" [{"seed", "accuracy", "loss"}]}. Kept when made before."""
+    seed's), "per_run" [{"seed", "accuracy", "loss"}], "loss_by_label" {test label: its examples' mean final
+    loss, mean over the seeds}}. Kept when made before."""
     from ..pipeline import make_runs
     seeds = list(seeds or [args.target_seed])
     # one process: a call makes a few short runs, where starting worker processes costs as much as the runs
@@ -115,17 +120,22 @@ def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: boo
                    threads=ws.threads, workers=1, progress=False, summary=False, model_cache=ws.model_cache)
     if grads:
         spec = replace(spec, grad_features=True, grad_steps=args.grad_steps, grad_dim=args.grad_dim)
-    per_run = []
+    test_labels = {int(t["id"]): int(t["label"]) for t in load_samples(eval_file)}
+    per_run, by_label = [], {}
     for seed, run_dir in zip(seeds, make_runs(spec)):
         done = read_json(run_dir / "run_done.json")
         if "label_accuracy_last" not in done:
             raise DataError(f"{run_dir}: no label accuracy recorded (the test samples need integer labels)")
         losses = final_losses(run_dir, TASK)
+        for y in sorted(set(test_labels.values())):
+            own = [v for i, v in losses.items() if test_labels[i] == y]
+            by_label.setdefault(str(y), []).append(sum(own) / len(own))
         per_run.append({"seed": seed, "accuracy": done["label_accuracy_last"],
                         "loss": sum(losses.values()) / len(losses), "run_dir": str(run_dir)})
     return {"accuracy": sum(r["accuracy"] for r in per_run) / len(per_run),
             "loss": sum(r["loss"] for r in per_run) / len(per_run), "run_dir": per_run[0]["run_dir"],
-            "per_run": [{k: v for k, v in r.items() if k != "run_dir"} for r in per_run]}
+            "per_run": [{k: v for k, v in r.items() if k != "run_dir"} for r in per_run],
+            "loss_by_label": {y: sum(v) / len(v) for y, v in by_label.items()}}
 
 
 def evaluation_file(ws: Workspace, args, samples: list[dict], eval_file) -> str:
@@ -227,6 +237,24 @@ def rank(scores) -> list[int]:
     return sorted(range(len(scores)), key=lambda i: (-float(scores[i]), i))
 
 
+def label_balanced(order: list[int], labels: dict[int, int]) -> list[int]:
+    """The ids of `order` taken one of each label in turn (labels in the order their first id appears), each
+    label's ids in their order; when a label runs out the others go on. Fixing the first n of a plain ranking can
+    change the pool's label balance (anchor_lex_sim's 9 flipped labels among its top 10 on the default preset: 7
+    restored to the negative label), which moves every test example of one label; taken in turn, the top n
+    restore labels in both directions alike."""
+    groups: dict[int, list[int]] = {}
+    for i in order:
+        groups.setdefault(labels[i], []).append(i)
+    queues = [list(reversed(g)) for g in groups.values()]
+    out = []
+    while queues:
+        for q in queues:
+            out.append(q.pop())
+        queues = [q for q in queues if q]
+    return out
+
+
 def found_fraction(order: list[int], n: int, flipped: set[int]) -> float:
     return len(set(order[:n]) & flipped) / max(1, len(flipped))
 
@@ -242,11 +270,13 @@ def write_table(path: Path, res: dict) -> str:
         runs_word = f"the noisy target run (mean of {n_runs} seeds)"
     lines = [f"#### Mislabelled-data detection (sst2 built-in, {s['model']} model, {s['shot']} training examples, "
              f"{res['n_flipped']} labels flipped = {s['label_noise']:.0%}, {title}, "
-             f"{s['runs']} simulator-training runs)", "",
+             f"{s['runs']} simulator-training runs"
+             + (", every order label-balanced" if s.get("order", "plain") != "plain" else "") + ")", "",
              f"Test accuracy (test loss) of {runs_word}: {res['noisy']['accuracy']:.3f} "
              f"({res['noisy']['loss']:.4f}); with every label fixed: {res['clean']['accuracy']:.3f} "
              f"({res['clean']['loss']:.4f}). Random: found = mean over {s['n_shuffles']} shuffles, accuracy = "
-             f"mean over {s['random_runs']} of them (re-made runs)." + _own_loss_line(res), "",
+             f"mean over {s['random_runs']} of them (re-made runs)." + _balanced_line(s) + _own_loss_line(res), "",
+             _curve_line(res), "",
              "| fraction checked | " + " | ".join(f"found: {LABELS[m]}" for m in METHODS) + " | "
              + " | ".join(f"acc: {LABELS[m]}" for m in METHODS) + " | "
              + " | ".join(f"test loss: {LABELS[m]}" for m in METHODS) + " |",
@@ -255,10 +285,68 @@ def write_table(path: Path, res: dict) -> str:
         cells = ([f"{row['found'][m]:.3f}" for m in METHODS] + [f"{row['accuracy'][m]:.3f}" for m in METHODS]
                  + [f"{row['test_loss'][m]:.4f}" for m in METHODS])
         lines.append(f"| {row['fraction']:.1f} | " + " | ".join(cells) + " |")
+    lines += _by_label_lines(res)
     text = "\n".join(lines) + "\n"
     with atomic_open(path, "w") as f:
         f.write(text)
     return text
+
+
+def curve_means(rows: list[dict]) -> dict:
+    """How fast each ranking recovers: the accuracy and test loss after fixing, averaged over the fractions
+    checked (with evenly spaced fractions, the area under each curve of the plot), per method; for random also
+    per shuffle ("random_shuffles": [{"accuracy", "loss"}], the spread of the random order). Rows of a results
+    file written before the shuffles were kept have no per-shuffle values: then that entry is missing."""
+    out = {k: {m: sum(r[k][m] for r in rows) / len(rows) for m in METHODS} for k in ("accuracy", "test_loss")}
+    if all("random_shuffles" in r for r in rows):
+        n = min(len(r["random_shuffles"]) for r in rows)
+        out["random_shuffles"] = [{k: sum(r["random_shuffles"][j][k] for r in rows) / len(rows)
+                                   for k in ("accuracy", "loss")} for j in range(n)]
+    return out
+
+
+def _curve_line(res: dict) -> str:
+    c = curve_means(res["rows"])
+    fr = ", ".join(f"{r['fraction']:g}" for r in res["rows"])
+    text = (f"How fast each order recovers, averaged over the fractions checked ({fr}; the area under the curves): "
+            "accuracy " + ", ".join(f"{LABELS[m]} {c['accuracy'][m]:.3f}" for m in METHODS)
+            + "; test loss " + ", ".join(f"{LABELS[m]} {c['test_loss'][m]:.4f}" for m in METHODS))
+    if "random_shuffles" in c:
+        text += ("; the random shuffles one by one: accuracy "
+                 + ", ".join(f"{x['accuracy']:.3f}" for x in c["random_shuffles"]) + ", test loss "
+                 + ", ".join(f"{x['loss']:.4f}" for x in c["random_shuffles"]))
+    return text + "."
+
+
+def _by_label_lines(res: dict) -> list[str]:
+    """The labels each order restores and the test loss per test label after fixing (a second table), when the
+    rows have them."""
+    from ..tasks import LABEL_WORDS
+    rows = res["rows"]
+    if not all("restored" in r and "test_loss_by_label" in r for r in rows):
+        return []
+    ys = sorted(rows[0]["restored"]["random"], key=int)
+    words = " / ".join(LABEL_WORDS[TASK][int(y)] for y in ys)
+    noisy = res["noisy"].get("loss_by_label")
+    head = (f"Which labels each order restores ({words}; random: the mean over its shuffles), and the mean test "
+            f"loss of the test examples of each true label ({words}) after fixing"
+            + (f"; noisy target run: {' / '.join(f'{noisy[y]:.4f}' for y in ys)}" if noisy else "") + ":")
+    out = ["", head, "",
+           "| fraction checked | " + " | ".join(f"restored: {LABELS[m]}" for m in METHODS) + " | "
+           + " | ".join(f"test loss by label: {LABELS[m]}" for m in METHODS) + " |",
+           "|---" * (1 + 2 * len(METHODS)) + "|"]
+    for r in rows:
+        cells = ([" / ".join(f"{r['restored'][m][y]:g}" for y in ys) for m in METHODS]
+                 + [" / ".join(f"{r['test_loss_by_label'][m][y]:.4f}" for y in ys) for m in METHODS])
+        out.append(f"| {r['fraction']:.1f} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _balanced_line(settings: dict) -> str:
+    if settings.get("order", "plain") == "plain":
+        return ""
+    return (" Every order (random's shuffles and the two reference rankings too) is taken one example of each noisy "
+            "label in turn, each label's examples in their ranked order (--order label_balanced).")
 
 
 def _own_loss_line(res: dict) -> str:
@@ -298,24 +386,46 @@ def shuffles_of(args) -> list[list[int]]:
     return out
 
 
-def fraction_row(args, f: float, orders: dict, flipped: set[int], fixed_run) -> dict:
+def restored(fixed: set[int], clean_labels: dict[int, int]) -> dict[str, int]:
+    """How many of the fixed examples go back to each clean label: {clean label: count}, every label present."""
+    out = {str(y): 0 for y in sorted(set(clean_labels.values()))}
+    for i in fixed:
+        out[str(clean_labels[i])] += 1
+    return out
+
+
+def arrange(args, order: list[int], labels: dict[int, int]) -> list[int]:
+    """An order as --order asks: as ranked (plain) or label_balanced."""
+    return label_balanced(order, labels) if getattr(args, "order", "plain") == "label_balanced" else order
+
+
+def fraction_row(args, f: float, orders: dict, flipped: set[int], fixed_run, labels: dict[int, int],
+                 clean_labels: dict[int, int]) -> dict:
     """One row of the table: the first f of each ranking checked, the flipped labels among them fixed and the
     target run re-made (fixed_run); random = the mean over shuffles (found) and over random_runs re-made runs."""
     n = round(f * args.shot)
     row = {"fraction": f, "n_checked": n, "found": {}, "accuracy": {}, "test_loss": {}}
     runs_acc = {}   # every re-made run's accuracy (eval_runs seeds per set)
+    row["restored"], row["test_loss_by_label"] = {}, {}
     for m, o in orders.items():
         row["found"][m] = found_fraction(o, n, flipped)
         r = fixed_run(set(o[:n]) & flipped)
         row["accuracy"][m], row["test_loss"][m] = r["accuracy"], r["loss"]
         runs_acc[m] = [x["accuracy"] for x in r["per_run"]]
-    shuffles = shuffles_of(args)
+        row["restored"][m] = restored(set(o[:n]) & flipped, clean_labels)
+        row["test_loss_by_label"][m] = r["loss_by_label"]
+    shuffles = [arrange(args, o, labels) for o in shuffles_of(args)]
     row["found"]["random"] = sum(found_fraction(o, n, flipped) for o in shuffles) / len(shuffles)
     rs = [fixed_run(set(o[:n]) & flipped) for o in shuffles[:args.random_runs]]
     row["accuracy"]["random"] = sum(r["accuracy"] for r in rs) / max(1, len(rs))
     row["test_loss"]["random"] = sum(r["loss"] for r in rs) / max(1, len(rs))
     runs_acc["random"] = [x["accuracy"] for r in rs for x in r["per_run"]]
     row["runs_accuracy"] = runs_acc
+    row["random_shuffles"] = [{"accuracy": r["accuracy"], "loss": r["loss"]} for r in rs]
+    counts = [restored(set(o[:n]) & flipped, clean_labels) for o in shuffles]
+    row["restored"]["random"] = {y: sum(c[y] for c in counts) / len(counts) for y in counts[0]}
+    row["test_loss_by_label"]["random"] = {y: sum(r["loss_by_label"][y] for r in rs) / len(rs)
+                                           for y in rs[0]["loss_by_label"]}
     log.info("fraction %.2f: found %s, accuracy %s", f, {k: round(v, 3) for k, v in row["found"].items()},
              {k: round(v, 3) for k, v in row["accuracy"].items()})
     return row
@@ -341,7 +451,9 @@ def run(ws: Workspace, args, out: Path) -> dict:
         ckpt = ws.simulator(sim_key, method, TASK, "loss", sim_dirs, (train_p, sim_eval), 42, 1)
         sim_scores[m], init = simulator_scores(args, ckpt, sim_dirs)
     t_scores, ck_steps = tracin_self_influence(tracin_run["run_dir"], parse_num_checkpoints(None))
-    orders = {**{m: rank(s) for m, s in sim_scores.items()}, "tracin_cp": rank(t_scores[:args.shot])}
+    labels = {s["id"]: int(s["label"]) for s in samples}  # the noisy labels: what a reviewer sees
+    orders = {m: arrange(args, o, labels) for m, o in
+              {**{m: rank(s) for m, s in sim_scores.items()}, "tracin_cp": rank(t_scores[:args.shot])}.items()}
     t_base = time.time() - t0
     cache: dict = {}
     # the re-made runs: scored on the evaluation set, eval_runs seeds each (with the simulator-training runs' test
@@ -350,7 +462,9 @@ def run(ws: Workspace, args, out: Path) -> dict:
     eval_seeds = [args.target_seed + k for k in range(args.eval_runs)]
     remake = ws.root / "remake" / key
     if (args.eval_n_test, args.eval_runs) != (args.n_test, 1):
-        remake = remake / f"eval{args.eval_n_test}_runs{args.eval_runs}"
+        # one folder per evaluation set; every seed its own run in it, so more --eval_runs add seeds to the runs
+        # made before instead of re-making them
+        remake = remake / f"eval{args.eval_n_test}"
 
     def fixed_run(fixed: set[int]) -> dict:
         name = set_name(fixed)
@@ -362,17 +476,20 @@ def run(ws: Workspace, args, out: Path) -> dict:
 
     noisy = fixed_run(set())
 
-    rows = [fraction_row(args, f, orders, flipped, fixed_run) for f in fractions]
+    clean_labels = {s["id"]: int(s.get("clean_label", s["label"])) for s in samples}
+    rows = [fraction_row(args, f, orders, flipped, fixed_run, labels, clean_labels) for f in fractions]
     for name, scores in (reference_scores(args, sim_dirs) or {}).items():
-        order = rank(scores)
+        order = arrange(args, rank(scores), labels)
         for row in rows:
             row[f"found_by_{name}"] = found_fraction(order, row["n_checked"], flipped)
     clean = fixed_run(flipped)
     res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed",
-                                                      "own_test_points"]},
-           "n_flipped": len(flipped), "noisy": noisy, "clean": clean, "rows": rows, "simulator_init": init,
+                                                      "own_test_points", "order"]},
+           "n_flipped": len(flipped), "noisy": noisy, "clean": clean, "rows": rows,
+           "curve_means": curve_means(rows), "simulator_init": init,
            "tracin_checkpoints": ck_steps, "re_made_runs": len(cache) * len(eval_seeds), "eval_seeds": eval_seeds,
-           "ranking": "descending self-influence (most suspicious first); random: shuffles",
+           "ranking": "descending self-influence (most suspicious first); random: shuffles" + (
+               "" if args.order == "plain" else "; every order taken one example of each noisy label in turn"),
            "scores": {**{m: v.tolist() for m, v in sim_scores.items()}, "tracin_cp": t_scores[:args.shot].tolist()},
            "flipped_ids": sorted(flipped),
            "seconds": {"runs_simulator_scores": round(t_base, 1), "total": round(time.time() - t0, 1)}}
