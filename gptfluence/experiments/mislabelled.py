@@ -396,7 +396,7 @@ def restored(fixed: set[int], clean_labels: dict[int, int]) -> dict[str, int]:
 
 def arrange(args, order: list[int], labels: dict[int, int]) -> list[int]:
     """An order as --order asks: as ranked (plain) or label_balanced."""
-    return label_balanced(order, labels) if getattr(args, "order", "plain") == "label_balanced" else order
+    return label_balanced(order, labels) if args.order == "label_balanced" else order
 
 
 def fraction_row(args, f: float, orders: dict, flipped: set[int], fixed_run, labels: dict[int, int],
