@@ -277,13 +277,17 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     assert "the mean of 2 re-made runs on 10 held-out test examples" in (out2 / "table.md").read_text()
     # the TracIn-CP target run (gradient features) keeps the target seed and the runs' test set
     assert _read(Path(res2["tracin_run"]["run_dir"]) / "run_done.json")["eval_data_path"].endswith("0-5.json")
-    # a third seed adds one run per set: the two made before are kept (not re-made) and give the same values
+    # a third seed adds one run per set: the two made before are kept (not re-made) and give the same values;
+    # a work folder of the earlier layout (eval<N>_runs<R>/) is taken over, not made again
     before = {p: p.stat().st_mtime_ns for p in made}
+    (ev_dir,) = {p.parents[2] for p in made}
+    ev_dir.rename(ev_dir.with_name("eval10_runs2"))
     out3 = tmp_path / "ml_eval3"
     ML_CLI.main([*flags, "--fractions", "1.0", "--eval_n_test", "10", "--eval_runs", "3", "--out_dir", str(out3),
                  "--work_root", str(out / "work")])
     res3 = _read(out3 / "results.json")
     assert len(list((out / "work" / "remake").rglob("eval10/*/*/run_done.json"))) == 6
+    assert not list((out / "work" / "remake").rglob("eval10_runs2"))
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())
     for part in ("noisy", "clean"):
         assert res3[part]["per_run"][:2] == res2[part]["per_run"] and res3[part]["per_run"][2]["seed"] == 102

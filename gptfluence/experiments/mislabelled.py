@@ -161,6 +161,19 @@ def evaluation_file(ws: Workspace, args, samples: list[dict], eval_file) -> str:
     return str(path)
 
 
+def adopt_old_remake_folder(root: Path, eval_n_test: int) -> Path:
+    """root / f"eval{eval_n_test}", the folder of the re-made runs scored on that evaluation set. A work folder
+    from before it was one folder per set has eval<N>_runs<R>/ instead (the same runs, one per seed): the one
+    with the most seeds is renamed to it, so its runs are kept rather than made again."""
+    new = root / f"eval{eval_n_test}"
+    old = sorted(root.glob(f"eval{eval_n_test}_runs*"), key=lambda p: int(p.name.rsplit("_runs", 1)[1])
+                 if p.name.rsplit("_runs", 1)[1].isdigit() else -1)
+    if not new.exists() and old:
+        log.info("re-made runs of %s moved to %s (one folder per evaluation set now)", old[-1], new)
+        old[-1].rename(new)
+    return new
+
+
 def target_curriculum(args):
     """The target run's batches [T, M] (-1 padded), laid out as processed runs are: row t holds the batch of
     optimizer step t + 1, and row 0 (step 1) is not simulated, since the initial value (the simulator-training
@@ -464,7 +477,7 @@ def run(ws: Workspace, args, out: Path) -> dict:
     if (args.eval_n_test, args.eval_runs) != (args.n_test, 1):
         # one folder per evaluation set; every seed its own run in it, so more --eval_runs add seeds to the runs
         # made before instead of re-making them
-        remake = remake / f"eval{args.eval_n_test}"
+        remake = adopt_old_remake_folder(remake, args.eval_n_test)
 
     def fixed_run(fixed: set[int]) -> dict:
         name = set_name(fixed)
