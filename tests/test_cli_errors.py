@@ -152,6 +152,7 @@ CASES = [
      "would have 52 steps and the target run 50"),
     (mislabelled, ["--preset", "quick", "--label_noise", "1.5"], "--label_noise must lie in (0, 1)"),
     (mislabelled, ["--preset", "quick", "--eval_runs", "0"], "--eval_runs must be >= 1"),
+    (mislabelled, ["--preset", "quick", "--flipped_controls", "-1"], "--flipped_controls must be >= 0"),
     (mislabelled, ["--preset", "quick", "--n_shuffles", "3", "--random_runs", "4"],
      "--random_runs must lie in 1..--n_shuffles (3)"),
     (mislabelled, ["--preset", "default", "--eval_n_test", "0"], "--eval_n_test must be >= 1"),

@@ -294,7 +294,8 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
     # --order label_balanced: every ranking (and random's shuffles) taken one noisy label at a time
     out4 = tmp_path / "ml_balanced"
     ML_CLI.main([*flags, "--fractions", "0.5,1.0", "--eval_n_test", "10", "--eval_runs", "1", "--order",
-                 "label_balanced", "--out_dir", str(out4), "--work_root", str(out / "work")])
+                 "label_balanced", "--flipped_controls", "2", "--out_dir", str(out4), "--work_root",
+                 str(out / "work")])
     res4 = _read(out4 / "results.json")
     assert res4["settings"]["order"] == "label_balanced" and res4["scores"] == res["scores"]
     labels = {p["id"]: p["label"] for p in pool}  # 7 positive, 1 negative: the negative is among each top 2
@@ -305,6 +306,14 @@ def test_mislabelled_end_to_end(tmp_path, model_cache):
         fixed = set(order[:4]) & flipped
         assert list((out / "work" / "remake").rglob(f"eval10/{IC.set_name(fixed)}/*/run_done.json"))
     assert "every order label-balanced" in (out4 / "table.md").read_text()
+    # the control: 2 random sets of as many flipped labels as anchor_lex_sim's order fixed, the mean of their runs
+    a_order = ML.label_balanced(sorted(range(8), key=lambda i: (-res["scores"]["anchor_lex_sim"][i], i)), labels)
+    for r in res4["rows"]:
+        c = r["flipped_control"]
+        assert c["n_fixed"] == len(set(a_order[:r["n_checked"]]) & flipped) and len(c["per_set"]) == 2
+        assert c["accuracy"] == pytest.approx(sum(x["accuracy"] for x in c["per_set"]) / 2)
+    assert res4["rows"][-1]["flipped_control"]["accuracy"] == res4["clean"]["accuracy"]  # every flip: the clean run
+    assert "Control: random sets of flipped labels" in (out4 / "table.md").read_text()
 
 
 def test_label_balanced_order():

@@ -52,6 +52,9 @@ def build_parser():
       help="plain: every order as ranked (the paper's); label_balanced: every order, random included, taken one "
            "example of each (noisy) label in turn, each label's in its ranked order, so fixing the top of a ranking "
            "does not shift the pool's label balance")
+    a("--flipped_controls", type=int, default=0,
+      help="K > 0: at every fraction, also re-make K random sets of flipped labels, each as many as anchor_lex_sim's "
+           "order fixed there: are the flipped labels it finds first worth more or less accuracy than others?")
     a("--seed", type=int, default=0, help="seed of the random orders")
     a("--data_seed", type=int, default=0, help="seed of the task generator and of the label noise")
     experiment_flags(p, "mislabelled")
@@ -70,6 +73,8 @@ def parse_args(argv=None):
     if not 1 <= args.random_runs <= args.n_shuffles:
         raise ValueError(f"--random_runs must lie in 1..--n_shuffles ({args.n_shuffles}): the random orders whose "
                          f"accuracy is measured are among the shuffles; got {args.random_runs}")
+    if args.flipped_controls < 0:
+        raise ValueError(f"--flipped_controls must be >= 0, got {args.flipped_controls}")
     if not 0 < args.label_noise < 1:
         raise ValueError(f"--label_noise must lie in (0, 1), got {args.label_noise}")
     if args.runs < 2:

@@ -22,7 +22,9 @@
   6. the table adds each order's accuracy and test loss averaged over the fractions (the area under its curve;
      random's per shuffle too) and, in a second table, which labels each order restored and the test loss per
      true test label: fixing mostly one label shifts the model's label prior. With order = "label_balanced"
-     every order (random's shuffles included) is taken one example of each noisy label in turn.
+     every order (random's shuffles included) is taken one example of each noisy label in turn. With
+     flipped_controls = K, K random sets of flipped labels, as many as anchor_lex_sim's order fixed at each
+     fraction, are re-made too: what the flipped labels it finds first are worth against others.
 
 Sign convention of the ranking (both scores: larger = more suspicious). Self-influence > 0 means the example's
 presence lowers its OWN loss. A mislabelled example contradicts what the other examples teach, so its own
@@ -289,7 +291,7 @@ def write_table(path: Path, res: dict) -> str:
              f"({res['noisy']['loss']:.4f}); with every label fixed: {res['clean']['accuracy']:.3f} "
              f"({res['clean']['loss']:.4f}). Random: found = mean over {s['n_shuffles']} shuffles, accuracy = "
              f"mean over {s['random_runs']} of them (re-made runs)." + _balanced_line(s) + _own_loss_line(res), "",
-             _curve_line(res), "",
+             _curve_line(res) + ("\n\n" + _control_line(res) if _control_line(res) else ""), "",
              "| fraction checked | " + " | ".join(f"found: {LABELS[m]}" for m in METHODS) + " | "
              + " | ".join(f"acc: {LABELS[m]}" for m in METHODS) + " | "
              + " | ".join(f"test loss: {LABELS[m]}" for m in METHODS) + " |",
@@ -407,6 +409,32 @@ def restored(fixed: set[int], clean_labels: dict[int, int]) -> dict[str, int]:
     return out
 
 
+def flipped_control(args, n_checked: int, k: int, flipped: set[int], fixed_run) -> dict:
+    """args.flipped_controls random sets of k flipped labels (k: how many anchor_lex_sim's order fixed among its
+    first n_checked), each fixed and re-made like the orders' sets: what fixing k flipped labels is worth when
+    they are not the ones self-influence ranks first. Seeded by (args.seed, n_checked, set number)."""
+    pool = sorted(flipped)
+    sets = [set(random.Random(7000 + 100000 * args.seed + 100 * n_checked + j).sample(pool, k))
+            for j in range(args.flipped_controls)]
+    rs = [fixed_run(x) for x in sets]
+    return {"n_fixed": k, "accuracy": sum(r["accuracy"] for r in rs) / len(rs),
+            "loss": sum(r["loss"] for r in rs) / len(rs),
+            "per_set": [{"accuracy": r["accuracy"], "loss": r["loss"],
+                         "runs_accuracy": [x["accuracy"] for x in r["per_run"]]} for r in rs]}
+
+
+def _control_line(res: dict) -> str:
+    rows = [r for r in res["rows"] if "flipped_control" in r]
+    if not rows:
+        return ""
+    k = len(rows[0]["flipped_control"]["per_set"])
+    parts = [f"{r['fraction']:g}: {r['flipped_control']['n_fixed']} labels {r['flipped_control']['accuracy']:.3f} "
+             f"({r['flipped_control']['loss']:.4f}) against anchor_lex_sim's {r['accuracy']['anchor_lex_sim']:.3f} "
+             f"({r['test_loss']['anchor_lex_sim']:.4f})" for r in rows]
+    return (f"Control: random sets of flipped labels, as many as anchor_lex_sim's order fixed (mean of {k} sets), "
+            "accuracy (test loss): " + "; ".join(parts) + ".")
+
+
 def arrange(args, order: list[int], labels: dict[int, int]) -> list[int]:
     """An order as --order asks: as ranked (plain) or label_balanced."""
     return label_balanced(order, labels) if args.order == "label_balanced" else order
@@ -439,6 +467,9 @@ def fraction_row(args, f: float, orders: dict, flipped: set[int], fixed_run, lab
     row["restored"]["random"] = {y: sum(c[y] for c in counts) / len(counts) for y in counts[0]}
     row["test_loss_by_label"]["random"] = {y: sum(r["loss_by_label"][y] for r in rs) / len(rs)
                                            for y in rs[0]["loss_by_label"]}
+    if args.flipped_controls:
+        row["flipped_control"] = flipped_control(args, n, len(set(orders["anchor_lex_sim"][:n]) & flipped), flipped,
+                                                 fixed_run)
     log.info("fraction %.2f: found %s, accuracy %s", f, {k: round(v, 3) for k, v in row["found"].items()},
              {k: round(v, 3) for k, v in row["accuracy"].items()})
     return row
@@ -497,7 +528,7 @@ def run(ws: Workspace, args, out: Path) -> dict:
             row[f"found_by_{name}"] = found_fraction(order, row["n_checked"], flipped)
     clean = fixed_run(flipped)
     res = {"settings": {k: getattr(args, k) for k in [*PRESETS["default"], "label_noise", "n_shuffles", "target_seed",
-                                                      "own_test_points", "order"]},
+                                                      "own_test_points", "order", "flipped_controls"]},
            "n_flipped": len(flipped), "noisy": noisy, "clean": clean, "rows": rows,
            "curve_means": curve_means(rows), "simulator_init": init,
            "tracin_checkpoints": ck_steps, "re_made_runs": len(cache) * len(eval_seeds), "eval_seeds": eval_seeds,
