@@ -168,8 +168,8 @@ def adopt_old_remake_folder(root: Path, eval_n_test: int) -> Path:
     from before it was one folder per set has eval<N>_runs<R>/ instead (the same runs, one per seed): the one
     with the most seeds is renamed to it, so its runs are kept rather than made again."""
     new = root / f"eval{eval_n_test}"
-    old = sorted(root.glob(f"eval{eval_n_test}_runs*"), key=lambda p: int(p.name.rsplit("_runs", 1)[1])
-                 if p.name.rsplit("_runs", 1)[1].isdigit() else -1)
+    runs = {p: p.name.rsplit("_runs", 1)[1] for p in root.glob(f"eval{eval_n_test}_runs*")}
+    old = sorted((p for p, r in runs.items() if r.isdigit()), key=lambda p: int(runs[p]))
     if not new.exists() and old:
         log.info("re-made runs of %s moved to %s (one folder per evaluation set now)", old[-1], new)
         old[-1].rename(new)
@@ -291,7 +291,7 @@ def write_table(path: Path, res: dict) -> str:
              f"({res['noisy']['loss']:.4f}); with every label fixed: {res['clean']['accuracy']:.3f} "
              f"({res['clean']['loss']:.4f}). Random: found = mean over {s['n_shuffles']} shuffles, accuracy = "
              f"mean over {s['random_runs']} of them (re-made runs)." + _balanced_line(s) + _own_loss_line(res), "",
-             _curve_line(res) + ("\n\n" + _control_line(res) if _control_line(res) else ""), "",
+             *[line for text in (_curve_line(res), _control_line(res)) if text for line in (text, "")],
              "| fraction checked | " + " | ".join(f"found: {LABELS[m]}" for m in METHODS) + " | "
              + " | ".join(f"acc: {LABELS[m]}" for m in METHODS) + " | "
              + " | ".join(f"test loss: {LABELS[m]}" for m in METHODS) + " |",
@@ -448,28 +448,29 @@ def fraction_row(args, f: float, orders: dict, flipped: set[int], fixed_run, lab
     row = {"fraction": f, "n_checked": n, "found": {}, "accuracy": {}, "test_loss": {}}
     runs_acc = {}   # every re-made run's accuracy (eval_runs seeds per set)
     row["restored"], row["test_loss_by_label"] = {}, {}
+    fixed = {m: set(o[:n]) & flipped for m, o in orders.items()}
     for m, o in orders.items():
         row["found"][m] = found_fraction(o, n, flipped)
-        r = fixed_run(set(o[:n]) & flipped)
+        r = fixed_run(fixed[m])
         row["accuracy"][m], row["test_loss"][m] = r["accuracy"], r["loss"]
         runs_acc[m] = [x["accuracy"] for x in r["per_run"]]
-        row["restored"][m] = restored(set(o[:n]) & flipped, clean_labels)
+        row["restored"][m] = restored(fixed[m], clean_labels)
         row["test_loss_by_label"][m] = r["loss_by_label"]
     shuffles = [arrange(args, o, labels) for o in shuffles_of(args)]
+    shuffle_fixed = [set(o[:n]) & flipped for o in shuffles]
     row["found"]["random"] = sum(found_fraction(o, n, flipped) for o in shuffles) / len(shuffles)
-    rs = [fixed_run(set(o[:n]) & flipped) for o in shuffles[:args.random_runs]]
+    rs = [fixed_run(x) for x in shuffle_fixed[:args.random_runs]]
     row["accuracy"]["random"] = sum(r["accuracy"] for r in rs) / max(1, len(rs))
     row["test_loss"]["random"] = sum(r["loss"] for r in rs) / max(1, len(rs))
     runs_acc["random"] = [x["accuracy"] for r in rs for x in r["per_run"]]
     row["runs_accuracy"] = runs_acc
     row["random_shuffles"] = [{"accuracy": r["accuracy"], "loss": r["loss"]} for r in rs]
-    counts = [restored(set(o[:n]) & flipped, clean_labels) for o in shuffles]
+    counts = [restored(x, clean_labels) for x in shuffle_fixed]
     row["restored"]["random"] = {y: sum(c[y] for c in counts) / len(counts) for y in counts[0]}
     row["test_loss_by_label"]["random"] = {y: sum(r["loss_by_label"][y] for r in rs) / len(rs)
                                            for y in rs[0]["loss_by_label"]}
     if args.flipped_controls:
-        row["flipped_control"] = flipped_control(args, n, len(set(orders["anchor_lex_sim"][:n]) & flipped), flipped,
-                                                 fixed_run)
+        row["flipped_control"] = flipped_control(args, n, len(fixed["anchor_lex_sim"]), flipped, fixed_run)
     log.info("fraction %.2f: found %s, accuracy %s", f, {k: round(v, 3) for k, v in row["found"].items()},
              {k: round(v, 3) for k, v in row["accuracy"].items()})
     return row
