@@ -145,6 +145,8 @@ CASES = [
     (influence, ["--checkpoint", W("ckpt"), "--run_dir", W("run0"), "--test_ids", "0,999"],
      "outside the test set"),
     (experiments, ["nope"], "invalid choice: 'nope'"),
+    (experiments, ["order", "--workers", "-1"], "--workers must be >= 0"),
+    (mislabelled, ["--preset", "quick", "--workers", "-2"], "--workers must be >= 0"),
     (experiments, ["order", "--runs", "4", "--test_runs", "0"], "--test_runs must lie in"),
     (make_tables, ["--metrics_files", "/missing/*.json"], "no metrics.json files match"),
     (mislabelled, ["--preset", "quick", "--shot", "10", "--sample", "6", "--epochs", "1"], "must divide"),

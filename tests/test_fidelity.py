@@ -97,3 +97,44 @@ def test_splits_section_fits_every_block(tmp_path, monkeypatch):
     m = rs_train.values.double().mean(0)
     want = float(((rs_held.values.double() - m)[..., 1:] ** 2).mean())
     assert blocks[0][F.MEAN_TRAJECTORY.label] == pytest.approx(want, rel=1e-4)
+
+
+def _checkpoints(root):
+    import torch
+    out = {}
+    for path in sorted((root / "sims").glob("**/best-checkpoint.pt")):
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        out[str(path.relative_to(root))] = {k: v.to_dense() if v.layout != torch.strided else v
+                                            for k, v in ck["state_dict"].items()}
+    return out
+
+
+def test_simulators_trained_in_worker_processes_are_the_same_bits(tmp_path):
+    """Workspace.train_simulators with two worker processes gives the checkpoints one process gives, bit for bit;
+    a training that fails in a worker stops the call with its own message."""
+    from gptfluence.experiments.common import ANCHOR, GPTFLUENCE, SIMFLUENCE, Workspace
+    from gptfluence.io import DataError
+    runs, files = F.planted_runs(tmp_path / "data", 8, None)
+    methods = (SIMFLUENCE, GPTFLUENCE, ANCHOR)
+    got = {}
+    for workers in (1, 2):
+        ws = Workspace(tmp_path / f"w{workers}", workers=workers)
+        ws.train_methods("planted", methods, "planted", "loss", runs[:-2], files, [42, 43], 1, max_epoch=3)
+        got[workers] = _checkpoints(ws.root)
+        # the loops that follow find every simulator trained
+        folder = ws.simulator("planted", GPTFLUENCE, "planted", "loss", runs[:-2], files, 43, 1, max_epoch=3)
+        assert len(json.loads((folder / "history.json").read_text())) == 3
+    assert len(got[1]) == 5 and got[1].keys() == got[2].keys()
+    for name, state in got[1].items():
+        assert state.keys() == got[2][name].keys()
+        for k, v in state.items():
+            assert torch_equal(v, got[2][name][k]), (name, k)
+    ws = Workspace(tmp_path / "bad", workers=2)
+    with pytest.raises(DataError, match="missing_train.json"):
+        ws.train_methods("planted", (SIMFLUENCE, GPTFLUENCE), "planted", "loss", runs[:-2],
+                         (str(tmp_path / "missing_train.json"), files[1]), [42], 1)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+    return a.dtype == b.dtype and a.shape == b.shape and bool(torch.equal(a, b))

@@ -57,6 +57,8 @@ def experiment_flags(p: argparse.ArgumentParser, name: str) -> None:
     a("--work_root", default=None, help="task files, runs, simulators, re-made runs (default <out_dir>/work)")
     a("--model_cache", default=None, help="folder of the local preset models")
     a("--threads", type=int, default=1, help="torch CPU threads")
+    a("--workers", type=int, default=0, help="simulators trained at once in worker processes (0: the CPU's cores "
+      "over --threads; 1 on a GPU)")
     a("--no_progress", action="store_true", help="no progress bars")
 
 
@@ -70,17 +72,30 @@ def run_experiment(args, out, log_name: str, work_root, run, env: dict | None = 
     from ..io import write_json
     from ..runtime import finish_logging, resolve_device, set_threads, setup_logging, write_env_json
     set_threads(args.threads)
+    device = str(resolve_device(args.gpu))
+    workers = simulator_workers(device, args.threads, getattr(args, "workers", 0))  # a bad --workers: before any work
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     handler = setup_logging(out / log_name)
     try:
         write_json(out / "args.json", vars(args))
-        ws = Workspace(Path(work_root), device=str(resolve_device(args.gpu)), threads=args.threads, **workspace)
+        ws = Workspace(Path(work_root), device=device, threads=args.threads, workers=workers, **workspace)
         res = run(ws, args, out)
         write_env_json(out, **(env or {"preset": args.preset}))
         return res
     finally:
         finish_logging(handler)
+
+
+def simulator_workers(device: str, threads: int, asked: int = 0) -> int:
+    """How many simulators an experiment trains at once: `asked` when > 0; else on the CPU the machine's cores
+    over the threads of each (2 x 1 thread on 2 cores), on a GPU one."""
+    from ..runtime import usable_cores
+    if asked < 0:
+        raise ValueError(f"--workers must be >= 0 (0 = the default for the machine), got {asked}")
+    if asked:
+        return asked
+    return max(1, usable_cores() // max(1, threads)) if device == "cpu" else 1
 
 
 def run_preset_table(args, name: str, run) -> str:

@@ -34,6 +34,8 @@ def build_parser():
     a("--out_root", default="results", help="tables go to <out_root>/<experiment>/<preset>/")
     a("--work_root", default=None, help="shared runs / simulators / scores (default <out_root>/experiments_work)")
     a("--threads", type=int, default=1, help="torch CPU threads (0: torch default)")
+    a("--workers", type=int, default=0, help="simulators trained at once in worker processes (0: the CPU's cores "
+      "over --threads; 1 on a GPU)")
     g = p.add_argument_group("tasks and runs (default: the preset's)").add_argument
     g("--tasks", default=None, help="main: comma-separated tasks (columns of Table 1/2)")
     g("--gen_tasks", default=None, help="metrics: comma-separated generation tasks")

@@ -22,6 +22,8 @@ def build_parser():
     a("--gpu", default="cpu", help="GPU index ('cpu' = no GPU; without a GPU the CPU is used with a notice)")
     a("--out_root", default="results", help="results go to <out_root>/<preset>/")
     a("--threads", type=int, default=1, help="torch CPU threads per process")
+    a("--workers", type=int, default=0, help="simulators trained at once in worker processes (0: the CPU's cores "
+      "over --threads; 1 on a GPU); the runs have their own workers")
     a("--tasks", default=None, help="comma-separated tasks (rte, sst2, boolq, webnlg, wmt16_de_en)")
     a("--model", default=None, help="run-making model: tiny, small, a folder or an HF causal-LM name")
     a("--runs", type=int, default=None, help="runs per task (training + validation + test)")

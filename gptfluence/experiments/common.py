@@ -59,6 +59,7 @@ class Workspace:
     encoder_cache: str = "default"
     model_cache: str | None = None
     plot_examples: int = 0
+    workers: int = 1  # simulators trained at once by train_simulators (worker processes, `threads` threads each)
 
     # -------------------------------------------------------------------------------- data and runs
     def task_files(self, task: str, shot: int, n_test: int, data_seed: int = 0,
@@ -85,20 +86,65 @@ class Workspace:
         return {s: by_seed[s] for s in spec.seeds}
 
     # -------------------------------------------------------------------------------- simulators
-    def simulator(self, key: str, method: Method, task: str, metric: str, train_dirs: list, files: tuple,
-                  seed: int, valid_num: int, **opts) -> Path:
-        """Train one simulator (kept when it finished before); returns its run folder."""
-        from ..pipeline import TrainSpec, train_simulator
+    def simulator_spec(self, key: str, method: Method, task: str, metric: str, train_dirs: list, files: tuple,
+                       seed: int, valid_num: int, **opts):
+        """The TrainSpec of one simulator of this work folder (its run folder named by its settings)."""
+        from ..pipeline import TrainSpec
         spec = TrainSpec(sim_name=method.sim_name, task=task, metric=metric, run_dirs=list(train_dirs),
                          valid_num=valid_num, train_file=files[0], eval_file=files[1], seed=seed,
                          output_dir=str(self.root / "sims" / key), embedding_cache=self.encoder_cache,
                          device=self.device, progress=self.progress, resume=True,
                          **{**method.spec_options(), **opts})
         spec.run_name = f"{method.sim_name}{'_fg' if spec.separate_proj else ''}_{metric}_" + _short_hash(spec)
-        out = spec.out_dir()
-        if (out / "history.json").is_file() and (out / "best-checkpoint.pt").is_file():
-            return out
+        return spec
+
+    def simulator(self, key: str, method: Method, task: str, metric: str, train_dirs: list, files: tuple,
+                  seed: int, valid_num: int, **opts) -> Path:
+        """Train one simulator (kept when it finished before); returns its run folder."""
+        from ..pipeline import train_simulator
+        spec = self.simulator_spec(key, method, task, metric, train_dirs, files, seed, valid_num, **opts)
+        if _trained(spec.out_dir()):
+            return spec.out_dir()
         return train_simulator(spec).out_dir
+
+    def train_simulators(self, jobs: list[dict]) -> None:
+        """Train the simulators of `jobs` (each the keyword arguments of simulator()) that were not trained before,
+        `self.workers` at a time in worker processes with `self.threads` torch threads each (the trainings are
+        independent and each is deterministic for its settings: a simulator comes out the same, bit for bit, as
+        trained alone by simulator()). The loops that follow find them trained. A failed training stops the others
+        (each resumes from its last epoch on the next call) and its error is raised here."""
+        specs = {}
+        for job in jobs:
+            spec = self.simulator_spec(**job)
+            if not _trained(spec.out_dir()):
+                specs.setdefault(str(spec.out_dir()), spec)
+        todo = list(specs.values())
+        if not todo:
+            return
+        from ..pipeline import train_simulator
+        if self.workers <= 1 or len(todo) == 1:
+            for spec in todo:
+                train_simulator(spec)
+            return
+        import multiprocessing as mp
+        import time
+        from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+        from dataclasses import asdict
+        todo.sort(key=lambda s: s.sim_name in _CLOSED_FORM)  # the long (gradient-trained) ones first
+        workers = min(self.workers, len(todo))
+        t0 = time.time()
+        log.info("training %d simulators, %d worker processes x %d thread(s)", len(todo), workers, self.threads)
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+            futures = {ex.submit(_train_worker, asdict(s), self.threads): s for s in todo}
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                ex.shutdown(cancel_futures=True)
+                spec = futures[failed[0]]
+                log.error("training %s (%s/%s, seed %d) failed; the other trainings were stopped and resume on the "
+                          "next call", spec.run_name, spec.task, spec.metric, spec.seed)
+                raise failed[0].exception()
+        log.info("trained %d simulators in %.1f s", len(todo), time.time() - t0)
 
     def score(self, ckpt_dir: Path, save_dir: Path, test_dirs: list, ids: list | None = None) -> dict | str:
         """Score a checkpoint on held-out runs (kept when scored before): metrics dict, or UNABLE when the
@@ -125,6 +171,13 @@ class Workspace:
         write_json(done, m)
         return m
 
+    def train_methods(self, key: str, methods, task: str, metric: str, train_dirs: list, files: tuple,
+                      seeds: list[int], valid_num: int, **opts) -> None:
+        """train_simulators for every seed of every method (each method's seeds by method_seeds)."""
+        self.train_simulators([dict(key=key, method=m, task=task, metric=metric, train_dirs=train_dirs, files=files,
+                                    seed=seed, valid_num=valid_num, **opts)
+                               for m in methods for seed in method_seeds(m, seeds)])
+
     def method_scores(self, key: str, method: Method, task: str, metric: str, train_dirs: list, test_dirs: list,
                       files: tuple, seeds: list[int], valid_num: int, ids: list | None = None,
                       **opts) -> list[dict] | str:
@@ -149,6 +202,23 @@ class Workspace:
         return score_baselines(BaselineSpec(method=method, num_checkpoints=k, task=task, train_dirs=list(train_dirs),
                                             test_dirs=list(test_dirs), raw_root=str(raw_root), save_dir=str(save),
                                             progress=self.progress))
+
+
+# simulators fitted in closed form (seconds): trained after the gradient-trained ones by train_simulators
+_CLOSED_FORM = ("no_change", "mean_trajectory", "anchor_sim", "anchor_lex_sim")
+
+
+def _trained(out: Path) -> bool:
+    return (out / "history.json").is_file() and (out / "best-checkpoint.pt").is_file()
+
+
+def _train_worker(spec_dict: dict, threads: int) -> str:
+    """One simulator trained in a spawned worker process (Workspace.train_simulators)."""
+    from ..pipeline import TrainSpec, train_simulator
+    from ..runtime import set_threads
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    set_threads(threads)
+    return str(train_simulator(TrainSpec(**spec_dict)).out_dir)
 
 
 def _key(test_dirs, ids) -> str:

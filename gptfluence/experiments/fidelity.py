@@ -71,6 +71,7 @@ def score_all(ws: Workspace, key: str, task: str, metric: str, train: list, test
               seeds: list[int], valid_num: int, fit_ids=None, score_ids=None, suffix: str = "heldout") -> dict:
     """{method label: [metrics per seed] or UNABLE}: each method fitted on `train` (test ids fit_ids) and scored
     on `test` (test ids score_ids)."""
+    ws.train_methods(key, METHODS, task, metric, train, files, seeds, valid_num, test_ids=fit_ids)
     cells = {}
     for method in METHODS:
         got = []

@@ -223,6 +223,7 @@ def run(ws: Workspace, args, out: Path) -> dict:
     files = ws.task_files(args.task, args.shot, args.n_test, args.data_seed)
     spec = replace(base_spec(args, files), grad_features=True, grad_steps=args.grad_steps, grad_dim=args.grad_dim)
     dirs = [d for _, d in sorted(ws.runs(run_key(args), spec).items())]
+    ws.train_methods(run_key(args), SIMULATORS.values(), args.task, "loss", dirs[:-1], files, [42], args.valid_num)
     ckpts = {m: ws.simulator(run_key(args), method, args.task, "loss", dirs[:-1], files, 42, args.valid_num)
              for m, method in SIMULATORS.items()}
     heldout, seed = dirs[-1], args.runs

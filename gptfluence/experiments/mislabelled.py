@@ -492,6 +492,7 @@ def run(ws: Workspace, args, out: Path) -> dict:
     sim_dirs = [d for _, d in sorted(ws.runs(sim_key, run_spec(args, train_p, sim_eval)).items())]
     tracin_run = target_run(ws, args, train_p, eval_p, ws.root / "target" / key, grads=True)
     sim_scores = {}
+    ws.train_methods(sim_key, SIMULATORS.values(), TASK, "loss", sim_dirs, (train_p, sim_eval), [42], 1)
     for m, method in SIMULATORS.items():
         ckpt = ws.simulator(sim_key, method, TASK, "loss", sim_dirs, (train_p, sim_eval), 42, 1)
         sim_scores[m], init = simulator_scores(args, ckpt, sim_dirs)

@@ -67,6 +67,7 @@ def make_task_runs(ws: Workspace, args, task: str, model: str, seeds: list[int],
 def score_methods(ws, args, key, task, metric, methods, train, test, files, ids=None, **opts) -> dict:
     """{method label: [metrics per seed] or UNABLE}."""
     seeds = int_list(args.seeds)
+    ws.train_methods(key, methods, task, metric, train, files, seeds, args.valid_num, test_ids=ids, **opts)
     return {m.label: ws.method_scores(key, m, task, metric, train, test, files, seeds, args.valid_num, ids, **opts)
             for m in methods}
 
@@ -165,6 +166,8 @@ def exp_unseen(ws: Workspace, args, out: Path):
     conds = {"seen (train A, test A)": (te_a, ids_a), "unseen training examples (B, A)": (te_b, ids_a),
              "unseen test examples (A, B)": (te_a, ids_b), "both unseen (B, B)": (te_b, ids_b)}
     cells, traj = {}, {}
+    ws.train_methods(key, METHODS, task, "loss", tr, sample_files, int_list(args.seeds), args.valid_num,
+                     test_ids=ids_a)
     for method in METHODS:
         for seed in method_seeds(method, int_list(args.seeds)):
             ckpt = ws.simulator(key, method, task, "loss", tr, sample_files, seed, args.valid_num, test_ids=ids_a)

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..io import atomic_open
 from ..plots import plot_bars
 from ..tables import load_metrics, method_tables
-from .common import ANCHOR, BASELINES, GPTFLUENCE, SIMFLUENCE, Method, Workspace, split_runs
+from .common import ANCHOR, BASELINES, GPTFLUENCE, SIMFLUENCE, Method, Workspace, method_seeds, split_runs
 
 log = logging.getLogger("gptfluence.experiments")
 
@@ -90,9 +90,18 @@ def run(ws: Workspace, args, out: Path) -> str:
     t0 = time.time()
     seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
     files, first_dirs = [], {}
-    for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    made = {}
+    for task in tasks:
         log.info("[+%ds] %s: task files and %d runs (model %s)", time.time() - t0, task, args.runs, args.model)
-        train, test, sample_files, key = task_runs(ws, args, task)
+        made[task] = task_runs(ws, args, task)
+    log.info("[+%ds] simulators of every task and metric", time.time() - t0)
+    ws.train_simulators([dict(key=key, method=method, task=task, metric=metric, train_dirs=train, files=sample_files,
+                              seed=seed, valid_num=args.valid_num)
+                         for task, (train, _, sample_files, key) in made.items() for metric in metrics_of(task)
+                         for method in METHODS for seed in method_seeds(method, seeds)])  # all at once: balanced
+    for task in tasks:
+        train, test, sample_files, key = made[task]
         for metric in metrics_of(task):
             log.info("[+%ds] %s/%s: simulators and baselines", time.time() - t0, task, metric)
             for method in METHODS:
