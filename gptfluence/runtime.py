@@ -154,6 +154,19 @@ def _version(module: str) -> str | None:
         return None
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else platform.processor()). Recorded with every result with
+    torch's CPU capability (the vector instructions its kernels use, e.g. AVX2 or AVX512): float sums are rounded
+    differently on different ones, and training runs amplify such differences (README: "Same numbers")."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def provenance(command: list[str] | None = None, preset: str | None = None, **extra) -> dict:
     """What made a result: git commit (and whether the code had uncommitted changes: tracked files outside
     results/, whose files a re-make itself rewrites), package versions, the command (paths made relative), the
@@ -167,7 +180,8 @@ def provenance(command: list[str] | None = None, preset: str | None = None, **ex
         "preset": preset,
         "python": platform.python_version(),
         "versions": {m: _version(m) for m in ("gptfluence", "torch", "transformers", "numpy", "scipy", "pandas")},
-        "machine": {"platform": platform.platform(terse=True), "cpu_cores": usable_cores(),
+        "machine": {"platform": platform.platform(terse=True), "cpu": cpu_model(), "cpu_cores": usable_cores(),
+                    "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                     "torch_threads": torch.get_num_threads()},
         "utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

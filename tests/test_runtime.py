@@ -50,6 +50,9 @@ def test_provenance_and_env_json(tmp_path):
     assert len(info["git_commit"] or "x" * 40) == 40
     path = RT.write_env_json(tmp_path)
     assert set(json.loads(path.read_text())) >= {"git_commit", "git_dirty", "command", "versions", "machine", "utc"}
+    machine = info["machine"]
+    assert machine["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert isinstance(machine["cpu"], str) and machine["cpu"]
 
 
 def test_git_dirty_ignores_rewritten_results(tmp_path, monkeypatch):

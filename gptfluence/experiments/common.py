@@ -130,7 +130,7 @@ class Workspace:
         import time
         from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
         from dataclasses import asdict
-        todo.sort(key=lambda s: s.sim_name in _CLOSED_FORM)  # the long (gradient-trained) ones first
+        todo.sort(key=lambda s: s.sim_name in _CLOSED_FORM)  # the closed forms (seconds) last
         workers = min(self.workers, len(todo))
         t0 = time.time()
         log.info("training %d simulators, %d worker processes x %d thread(s)", len(todo), workers, self.threads)
