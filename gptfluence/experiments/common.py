@@ -111,8 +111,9 @@ class Workspace:
         """Train the simulators of `jobs` (each the keyword arguments of simulator()) that were not trained before,
         `self.workers` at a time in worker processes with `self.threads` torch threads each (the trainings are
         independent and each is deterministic for its settings: a simulator comes out the same, bit for bit, as
-        trained alone by simulator()). The loops that follow find them trained. A failed training stops the others
-        (each resumes from its last epoch on the next call) and its error is raised here."""
+        trained alone by simulator()). The loops that follow find them trained. After a failed training the ones not
+        yet started are cancelled, those running finish, and the failure's own error is raised here (a call again
+        resumes every unfinished training from its last epoch)."""
         specs = {}
         for job in jobs:
             spec = self.simulator_spec(**job)
@@ -141,8 +142,8 @@ class Workspace:
             if failed:
                 ex.shutdown(cancel_futures=True)
                 spec = futures[failed[0]]
-                log.error("training %s (%s/%s, seed %d) failed; the other trainings were stopped and resume on the "
-                          "next call", spec.run_name, spec.task, spec.metric, spec.seed)
+                log.error("training %s (%s/%s, seed %d) failed; the trainings not yet started were cancelled (a call "
+                          "again resumes them)", spec.run_name, spec.task, spec.metric, spec.seed)
                 raise failed[0].exception()
         log.info("trained %d simulators in %.1f s", len(todo), time.time() - t0)
 
