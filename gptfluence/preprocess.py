@@ -29,9 +29,7 @@ import hashlib
 import json
 import logging
 import math
-import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -313,7 +311,8 @@ def preprocess_runs(raw_dirs: Sequence[Path], output_dir: str | os.PathLike, tas
     bar = dict(total=len(jobs), desc="preprocess", unit="run", disable=not progress)
     if workers <= 1 or len(jobs) <= 1:
         return [_job(j) for j in tqdm(jobs, **bar)]
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as ex:
+    from .runtime import worker_pool
+    with worker_pool(min(workers, len(jobs))) as ex:
         return list(tqdm(ex.map(_job, jobs), **bar))
 
 

@@ -75,6 +75,31 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def worker_pool(workers: int):
+    """A ProcessPoolExecutor of `workers` spawned processes that die with this process: killed with kill -9, it
+    would otherwise leave its workers behind (finishing what they hold, then waiting for work forever, and racing a
+    resumed call over the same files)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent,
+                               initargs=(os.getpid(),))
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """In a worker process: ask Linux to kill this process when its parent dies (prctl PR_SET_PDEATHSIG), and exit
+    at once if the parent is already gone. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators (CPU and CUDA)."""
     import numpy as np

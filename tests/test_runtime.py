@@ -91,3 +91,45 @@ def test_run_main_exit_codes(capsys):
     assert e.value.code == 1
     with pytest.raises(KeyError):  # a bug keeps its traceback
         RT.run_main(lambda argv: {}["missing"])
+
+
+def test_worker_pool_workers_die_with_a_killed_parent(tmp_path):
+    """kill -9 of a process leaves no worker of its worker_pool behind (they would wait for work forever)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from gptfluence.runtime import worker_pool\n"
+        "if __name__ == '__main__':\n"
+        "    ex = worker_pool(1)\n"
+        "    pid = ex.submit(os.getpid).result()\n"
+        "    ex.submit(time.sleep, 120)\n"
+        "    print(pid, flush=True)\n"
+        "    time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        os.kill(worker, 0)  # alive
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            try:  # a dead child of ours stays a zombie until reaped; it is not ours here (its parent died)
+                if open(f"/proc/{worker}/stat").read().split()[2] == "Z":
+                    break
+            except OSError:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            raise AssertionError(f"worker {worker} outlived its killed parent")
+    finally:
+        parent.kill()

@@ -127,15 +127,16 @@ class Workspace:
             for spec in todo:
                 train_simulator(spec)
             return
-        import multiprocessing as mp
         import time
-        from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+        from concurrent.futures import FIRST_EXCEPTION, wait
         from dataclasses import asdict
+
+        from ..runtime import worker_pool
         todo.sort(key=lambda s: s.sim_name in _CLOSED_FORM)  # the closed forms (seconds) last
         workers = min(self.workers, len(todo))
         t0 = time.time()
         log.info("training %d simulators, %d worker processes x %d thread(s)", len(todo), workers, self.threads)
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+        with worker_pool(workers) as ex:
             futures = {ex.submit(_train_worker, asdict(s), self.threads): s for s in todo}
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]

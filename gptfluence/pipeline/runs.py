@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..io import DataError, file_sha256, load_samples
-from ..runtime import resolve_device, set_threads
+from ..runtime import resolve_device, set_threads, worker_pool
 
 log = logging.getLogger("gptfluence.pipeline")
 
@@ -216,11 +216,9 @@ def make_runs(spec: RunSpec) -> list[Path]:
         maker = runmaker.RunMaker(model, tok, train, test, settings, device=device, progress=spec.progress)
         dirs = runmaker.make_runs(maker, seeds, spec.output_dir)
     else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
         path = resolved_path(spec.model, spec.model_cache, spec.model_seed)  # the model built above, as a folder
         jobs = [(asdict(spec), settings, seeds[w::workers], threads, path) for w in range(workers)]
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+        with worker_pool(workers) as ex:
             list(ex.map(_worker, jobs))
         dirs = [Path(spec.output_dir) / runmaker.run_dir_name(settings, s) for s in seeds]
     log.info("%d runs in %s (%.1f s)", len(dirs), spec.output_dir, time.time() - t0)
