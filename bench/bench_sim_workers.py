@@ -31,14 +31,10 @@ def parse_args(argv=None):
 
 
 def checkpoints(root: Path) -> dict:
-    """{checkpoint path under root: state dict (dense tensors)}."""
-    import torch
-    out = {}
-    for path in sorted((root / "sims").glob("**/best-checkpoint.pt")):
-        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
-        out[str(path.relative_to(root))] = {k: v.to_dense() if v.layout != torch.strided else v
-                                            for k, v in state.items()}
-    return out
+    """{best checkpoint under root/sims: its state dict (dense, as load_checkpoint gives it)}."""
+    from gptfluence.checkpoint import load_checkpoint
+    return {str(p.relative_to(root)): load_checkpoint(p)["state_dict"]
+            for p in sorted((root / "sims").glob("**/best-checkpoint.pt"))}
 
 
 def max_difference(a: dict, b: dict) -> float:

@@ -75,14 +75,21 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def worker_pool(workers: int):
-    """A ProcessPoolExecutor of `workers` spawned processes that die with this process: killed with kill -9, it
-    would otherwise leave its workers behind (finishing what they hold, then waiting for work forever, and racing a
-    resumed call over the same files)."""
+def worker_pool(workers: int, threads: int | None = None):
+    """A ProcessPoolExecutor of `workers` spawned processes, each logging INFO to stderr with `threads` torch
+    threads (None: torch's default), that die with this process: killed with kill -9, it would otherwise leave its
+    workers behind (finishing what they hold, then waiting for work forever, and racing a resumed call over the
+    same files)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
-    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent,
-                               initargs=(os.getpid(),))
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_start_worker,
+                               initargs=(os.getpid(), threads))
+
+
+def _start_worker(parent_pid: int, threads: int | None) -> None:
+    die_with_parent(parent_pid)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    set_threads(threads)
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -100,13 +100,10 @@ def test_splits_section_fits_every_block(tmp_path, monkeypatch):
 
 
 def _checkpoints(root):
-    import torch
-    out = {}
-    for path in sorted((root / "sims").glob("**/best-checkpoint.pt")):
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-        out[str(path.relative_to(root))] = {k: v.to_dense() if v.layout != torch.strided else v
-                                            for k, v in ck["state_dict"].items()}
-    return out
+    """{best checkpoint under root/sims: its state dict, dense}."""
+    from gptfluence.checkpoint import load_checkpoint
+    return {str(p.relative_to(root)): load_checkpoint(p)["state_dict"]
+            for p in sorted((root / "sims").glob("**/best-checkpoint.pt"))}
 
 
 def test_simulators_trained_in_worker_processes_are_the_same_bits(tmp_path):

@@ -136,8 +136,8 @@ class Workspace:
         workers = min(self.workers, len(todo))
         t0 = time.time()
         log.info("training %d simulators, %d worker processes x %d thread(s)", len(todo), workers, self.threads)
-        with worker_pool(workers) as ex:
-            futures = {ex.submit(_train_worker, asdict(s), self.threads): s for s in todo}
+        with worker_pool(workers, self.threads) as ex:
+            futures = {ex.submit(_train_worker, asdict(s)): s for s in todo}
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
@@ -214,12 +214,9 @@ def _trained(out: Path) -> bool:
     return (out / "history.json").is_file() and (out / "best-checkpoint.pt").is_file()
 
 
-def _train_worker(spec_dict: dict, threads: int) -> str:
-    """One simulator trained in a spawned worker process (Workspace.train_simulators)."""
+def _train_worker(spec_dict: dict) -> str:
+    """One simulator trained in a worker process of worker_pool (Workspace.train_simulators)."""
     from ..pipeline import TrainSpec, train_simulator
-    from ..runtime import set_threads
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    set_threads(threads)
     return str(train_simulator(TrainSpec(**spec_dict)).out_dir)
 
 

@@ -217,8 +217,8 @@ def make_runs(spec: RunSpec) -> list[Path]:
         dirs = runmaker.make_runs(maker, seeds, spec.output_dir)
     else:
         path = resolved_path(spec.model, spec.model_cache, spec.model_seed)  # the model built above, as a folder
-        jobs = [(asdict(spec), settings, seeds[w::workers], threads, path) for w in range(workers)]
-        with worker_pool(workers) as ex:
+        jobs = [(asdict(spec), settings, seeds[w::workers], path) for w in range(workers)]
+        with worker_pool(workers, threads) as ex:
             list(ex.map(_worker, jobs))
         dirs = [Path(spec.output_dir) / runmaker.run_dir_name(settings, s) for s in seeds]
     log.info("%d runs in %s (%.1f s)", len(dirs), spec.output_dir, time.time() - t0)
@@ -277,15 +277,11 @@ def _device(spec: RunSpec, world: int):
 
 
 def _worker(job) -> None:
-    """One worker process: its share of the seeds, with the same settings (a spawned process)."""
-    import logging as _logging
-
+    """One worker process of worker_pool: its share of the seeds, with the same settings."""
     from .. import runmaker
     from ..basemodel import get_base_model
-    spec_dict, settings, seeds, threads, model_path = job
-    _logging.basicConfig(level=_logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    spec_dict, settings, seeds, model_path = job
     spec = RunSpec(**spec_dict)
-    set_threads(threads)
     device = resolve_device(spec.device)
     model, tok = get_base_model(model_path, device=device, progress=False)
     train, test = load_samples(settings["train_data_path"]), load_samples(settings["eval_data_path"])
