@@ -132,7 +132,9 @@ def _execution_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", type=str, default="cpu", help="'cpu' or a CUDA index / name (0, cuda:1)")
     g.add_argument("--bf16", action="store_true", help="bfloat16 autocast on GPU (ignored on CPU)")
     g.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on GPU")
-    g.add_argument("--eval_batch_size", type=int, default=64, help="test examples per scoring batch")
+    g.add_argument("--eval_batch_size", type=int, default=0,
+                   help="examples per scoring batch (losses, gradient features); 0: 16 on the CPU, 64 on a GPU")
+    g.add_argument("--gen_batch_size", type=int, default=64, help="test examples per decoding batch (BLEU / ROUGE)")
     g.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads per worker (0: the machine's cores divided among the workers)")
     g.add_argument("--workers", type=int, default=0,
@@ -174,7 +176,8 @@ def spec_from_args(args):
                    temperature=args.temperature, gen_len_factor=args.gen_len_factor, grad_features=args.grad_features,
                    grad_steps=args.grad_steps, grad_dim=args.grad_dim, grad_seed=args.grad_seed,
                    output_dir=args.output_dir, device=args.device, bf16=args.bf16, tf32=args.tf32,
-                   eval_batch_size=args.eval_batch_size, threads=args.threads, workers=args.workers,
+                   eval_batch_size=args.eval_batch_size, gen_batch_size=args.gen_batch_size,
+                   threads=args.threads, workers=args.workers,
                    progress=not args.no_progress and sys.stderr.isatty(), summary=not args.no_summary)
 
 

@@ -89,7 +89,8 @@ class RunSpec:
     device: str = "cpu"
     bf16: bool = False
     tf32: bool = False
-    eval_batch_size: int = 64
+    eval_batch_size: int = 0  # 0: CPU_EVAL_BATCH on the CPU, GPU_EVAL_BATCH on a GPU
+    gen_batch_size: int = 64
     threads: int = 0
     workers: int = 0
     progress: bool = True
@@ -102,9 +103,11 @@ def check_run_spec(s: RunSpec) -> None:
         raise ValueError("no run seeds given (e.g. --seeds 1-27)")
     for flag, v in (("bs", s.bs), ("epochs", s.epochs), ("shot", s.shot), ("sample", s.sample),
                     ("record_interval", s.record_interval), ("max_len", s.max_len),
-                    ("eval_batch_size", s.eval_batch_size), ("grad_dim", s.grad_dim)):
+                    ("gen_batch_size", s.gen_batch_size), ("grad_dim", s.grad_dim)):
         if v < 1:
             raise ValueError(f"--{flag} must be >= 1, got {v}")
+    if s.eval_batch_size < 0:
+        raise ValueError(f"--eval_batch_size must be >= 1 (0 = the default for the device), got {s.eval_batch_size}")
     if not (math.isfinite(s.lr) and s.lr > 0):
         raise ValueError(f"--lr must be a positive number, got {s.lr}")
     if not (math.isfinite(s.weight_decay) and s.weight_decay >= 0):
@@ -134,8 +137,18 @@ def resolve_task_files(s: RunSpec) -> tuple[Path, Path]:
     return Path(s.train_file or train_p), Path(s.eval_file or eval_p)
 
 
-def run_settings(s: RunSpec, train_p: Path, eval_p: Path) -> dict:
-    """Everything that determines a run's numbers (stored in run_args.json and compared on resume)."""
+# Test examples per scoring batch (losses, gradient features, label words). On the CPU small batches are faster:
+# on the default preset's webnlg test set (50 examples, 26-86 tokens) one scoring took 118 ms at 16 and 150 ms at
+# 64, and two processes scoring side by side slowed each other at 64 (rte: 92 -> 115-123 ms) but not at 8 (92 ms):
+# a batch's activations then stay in the core's own cache. Decoding wants the opposite (a step costs about the
+# same for 16 rows as for 64): 403 ms at 16, 238 ms at 64 (gen_batch_size).
+CPU_EVAL_BATCH = 16
+GPU_EVAL_BATCH = 64
+
+
+def run_settings(s: RunSpec, train_p: Path, eval_p: Path, device=None) -> dict:
+    """Everything that determines a run's numbers (stored in run_args.json and compared on resume), and how they
+    are computed (the batch sizes of scoring and decoding: they change the numbers only by float rounding)."""
     from ..basemodel import model_tag
     from ..runmaker import is_generation_task
     metrics = is_generation_task(s.task) if s.metrics is None else s.metrics
@@ -148,7 +161,9 @@ def run_settings(s: RunSpec, train_p: Path, eval_p: Path) -> dict:
             "do_sample": s.do_sample, "top_p": s.top_p, "temperature": s.temperature,
             "gen_len_factor": s.gen_len_factor, "grad_features": s.grad_features, "grad_steps": s.grad_steps,
             "grad_dim": s.grad_dim, "grad_seed": s.grad_seed, "bf16": s.bf16, "tf32": s.tf32,
-            "eval_batch_size": s.eval_batch_size, "pool_ids": s.pool_ids, "exclude_ids": s.exclude_ids,
+            "eval_batch_size": s.eval_batch_size or (CPU_EVAL_BATCH if device is None or device.type == "cpu"
+                                                     else GPU_EVAL_BATCH),
+            "gen_batch_size": s.gen_batch_size, "pool_ids": s.pool_ids, "exclude_ids": s.exclude_ids,
             "swap_steps": s.swap_steps}
 
 
@@ -199,12 +214,12 @@ def make_runs(spec: RunSpec) -> list[Path]:
     train, test = load_samples(train_p), load_samples(eval_p)
     if spec.shot > len(train):
         raise DataError(f"--shot {spec.shot} is larger than the training file {train_p} ({len(train)} samples)")
-    settings = run_settings(spec, train_p, eval_p)
+    seeds, rank, world = launcher_shard(spec.seeds)
+    device = _device(spec, world)
+    settings = run_settings(spec, train_p, eval_p, device)
     runmaker.make_curriculum(spec.shot, spec.sample, spec.bs, spec.epochs, spec.seeds[0], spec.pool_ids,
                              spec.exclude_ids, spec.swap_steps)  # bad pool / exclude / swap fail here, before any work
     runmaker.check_output_dir(spec.output_dir, settings)
-    seeds, rank, world = launcher_shard(spec.seeds)
-    device = _device(spec, world)
     workers, threads = plan_workers(spec, device, len(seeds), world)
     set_threads(threads)
     model, tok = get_base_model(spec.model, spec.model_cache, seed=spec.model_seed, device=device,

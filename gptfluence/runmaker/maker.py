@@ -98,7 +98,8 @@ class RunMaker:
     """Holds a copy of the base model, its initial weights, the encoded data and the settings; run(seed)
     makes one raw run directory.
 
-    settings: a dict with at least the RESULT_KEYS plus "model_tag", "eval_batch_size".
+    settings: a dict with at least the RESULT_KEYS plus "model_tag", "eval_batch_size" (scoring) and
+    "gen_batch_size" (decoding; eval_batch_size when missing).
     train_samples / test_samples: lists indexed by id (gptfluence.io.load_samples).
     """
 
@@ -143,7 +144,8 @@ class RunMaker:
         writer.write_loss(step, ids, losses.tolist())
         means = {"loss": float(losses.mean())}
         if s["metrics"]:
-            hyps = generate_outputs(self.model, self.tok, self.test_encs, self.ref_lens, s["eval_batch_size"],
+            hyps = generate_outputs(self.model, self.tok, self.test_encs, self.ref_lens,
+                                    s.get("gen_batch_size", s["eval_batch_size"]),
                                     self.device, s["do_sample"], s["top_p"], s["temperature"],
                                     s["gen_len_factor"], seed=seed * 100003 + step)
             rows = [{"id": i, "loss": float(l), **m}
