@@ -20,6 +20,8 @@ From processed run dirs (gptfluence.runs.load_runs) of one task and metric, it m
   final_rank_agreement        Spearman's rho of the final values between two runs, mean over run pairs
   share_explained             how much of the per-step change the batch explains beyond the mean trajectory:
                               1 - mse_batch / mse_mean on held-out runs (below)
+  share_explained_se          its standard error: jackknife over the held-out folds (each fold left out in turn)
+  batch_effect_measurable     share_explained > 2 x share_explained_se: the batch's share is told apart from 0
 
 Per-step change d[r, n, t] = v[r, n, t] - v[r, n, t-1] (recorded steps t-1 -> t; the batch of the optimizer
 steps in between explains it). Every run is held out in turn (leave-one-run-out; interleaved folds beyond 8 runs):
@@ -205,6 +207,18 @@ def run_folds(runs: Sequence[int], k: int) -> list[list[int]]:
     return [runs[i::k] for i in range(k)]
 
 
+def _jackknife_share_se(fold_sse: Sequence[tuple[float, float]]) -> float | None:
+    """Jackknife standard error of 1 - sum(batch) / sum(mean) over folds [(sse_mean, sse_batch)]; None for fewer
+    than 2 folds or no error to explain."""
+    K = len(fold_sse)
+    m = np.array([a for a, _ in fold_sse], dtype=np.float64)
+    b = np.array([c for _, c in fold_sse], dtype=np.float64)
+    if K < 2 or np.any(m.sum() - m <= 0):
+        return None
+    loo = 1.0 - (b.sum() - b) / (m.sum() - m)
+    return float(np.sqrt((K - 1) / K * ((loo - loo.mean()) ** 2).sum()))
+
+
 def batch_share(d: torch.Tensor, feats: Mapping[str, torch.Tensor], max_folds: int = 8) -> dict:
     """Cross-validated share of the per-step change that the batch explains beyond the mean trajectory.
 
@@ -212,8 +226,12 @@ def batch_share(d: torch.Tensor, feats: Mapping[str, torch.Tensor], max_folds: i
     The runs are held out fold by fold (leave-one-run-out up to max_folds runs, interleaved folds beyond);
     for every held-out fold the feature set and ridge strength are chosen by an inner cross-validation on the
     remaining runs only (inf strength = no batch effect), then fitted on all of them.
-    Returns {"mse_zero", "mse_mean", "mse_batch", "share_explained", "share_mean_trajectory",
-    "per_features": {name: {"mse_batch", "share_explained"}}, "chosen": [{"features", "ridge"}] per fold}.
+    share_explained_se: jackknife standard error of share_explained over the K held-out folds (the share recomputed
+    with each fold left out, sqrt((K - 1) / K x sum of squared deviations)); batch_effect_measurable: share_explained
+    above twice it.
+    Returns {"mse_zero", "mse_mean", "mse_batch", "share_explained", "share_explained_se", "batch_effect_measurable",
+    "share_mean_trajectory", "per_features": {name: {"mse_batch", "share_explained"}}, "chosen": [{"features",
+    "ridge"}] per fold, "folds"}.
     """
     R = d.shape[0]
     if R < 3:
@@ -224,7 +242,7 @@ def batch_share(d: torch.Tensor, feats: Mapping[str, torch.Tensor], max_folds: i
     tot_mean = tot_batch = 0.0
     tot_per = np.zeros(len(names))
     count = 0
-    chosen = []
+    chosen, fold_sse = [], []  # fold_sse: (mean trajectory, batch fit) squared errors of every held-out fold
     for held in run_folds(range(R), max_folds):
         rest = [q for q in range(R) if q not in held]
         inner = torch.zeros(len(names), len(RIDGE_GRID), dtype=torch.float64)
@@ -236,6 +254,7 @@ def batch_share(d: torch.Tensor, feats: Mapping[str, torch.Tensor], max_folds: i
         sse_mean, sse, n = _fold_errors(d, X, rest, held)
         tot_mean += sse_mean
         tot_batch += float(sse[f_best, g_best])
+        fold_sse.append((sse_mean, float(sse[f_best, g_best])))
         tot_per += np.array([float(sse[f, per_feature_best[f]]) for f in range(len(names))])
         count += n
         chosen.append({"features": names[f_best], "ridge": RIDGE_GRID[g_best] if np.isfinite(RIDGE_GRID[g_best])
@@ -243,8 +262,11 @@ def batch_share(d: torch.Tensor, feats: Mapping[str, torch.Tensor], max_folds: i
     mse_zero = float((d ** 2).mean())
     mse_mean, mse_batch = tot_mean / count, tot_batch / count
     share = lambda mse: 1.0 - mse / mse_mean if mse_mean > 0 else 0.0  # noqa: E731
+    se = _jackknife_share_se(fold_sse)
     return {"mse_zero": mse_zero, "mse_mean": mse_mean, "mse_batch": mse_batch,
-            "share_explained": share(mse_batch),
+            "share_explained": share(mse_batch), "share_explained_se": se,
+            "batch_effect_measurable": bool(se is not None and share(mse_batch) > 2.0 * se),
+            "folds": len(fold_sse),
             "share_mean_trajectory": 1.0 - mse_mean / mse_zero if mse_zero > 0 else 0.0,
             "per_features": {k: {"mse_batch": float(tot_per[i] / count),
                                  "share_explained": float(share(tot_per[i] / count))} for i, k in enumerate(names)},
@@ -381,7 +403,8 @@ def task_report(run_dirs: Sequence[str | os.PathLike], metrics: Sequence[str] = 
     explained under "other_metrics"."""
     rep = dynamics_report(run_dirs, train_samples, test_samples, metric=metrics[0], **kw)
     keep = ("metric_first", "metric_last", "frac_improved", "final_spread", "final_rank_agreement", "mse_mean",
-            "mse_batch", "share_explained", "share_mean_trajectory", "deviation_reversion", "deviation_half_life")
+            "mse_batch", "share_explained", "share_explained_se", "batch_effect_measurable", "share_mean_trajectory",
+            "deviation_reversion", "deviation_half_life")
     others = {}
     for m in metrics[1:]:
         r = dynamics_report(run_dirs, train_samples, test_samples, metric=m, **kw)
@@ -389,6 +412,15 @@ def task_report(run_dirs: Sequence[str | os.PathLike], metrics: Sequence[str] = 
     if others:
         rep["other_metrics"] = others
     return rep
+
+
+def _se_text(rep: dict) -> str:
+    """' +- 0.4% (measurable)' / ' +- 1.2% (not told apart from 0)' from a report's share_explained_se."""
+    se = rep.get("share_explained_se")
+    if se is None:
+        return ""
+    verdict = "measurable" if rep.get("batch_effect_measurable") else "not told apart from 0"
+    return f" +- {100 * se:.1f}% ({verdict})"
 
 
 def format_report(rep: dict) -> list[str]:
@@ -409,7 +441,7 @@ def format_report(rep: dict) -> list[str]:
         per = ", ".join(f"{k} {v['share_explained']:.3f}" for k, v in rep["per_features"].items())
         lines.append(f"one-step change ({rep['transitions']} transitions): mean trajectory explains "
                      f"{100 * rep['share_mean_trajectory']:.1f}% of it; the batch explains "
-                     f"{100 * rep['share_explained']:.1f}% of what is left on held-out runs "
+                     f"{100 * rep['share_explained']:.1f}%{_se_text(rep)} of what is left on held-out runs "
                      f"(MSE {rep['mse_mean']:.3g} -> {rep['mse_batch']:.3g}; by feature set: {per})")
     if rep.get("deviation_reversion") is not None:
         half = "n/a" if rep["deviation_half_life"] is None else f"{rep['deviation_half_life']:.1f} steps"
@@ -419,7 +451,7 @@ def format_report(rep: dict) -> list[str]:
                          "; it never changes" if share is None else
                          f"; this explains {100 * share:.1f}% of the change beyond the mean trajectory"))
     for m, r in rep.get("other_metrics", {}).items():
-        share = "n/a" if r.get("share_explained") is None else f"{100 * r['share_explained']:.1f}%"
+        share = "n/a" if r.get("share_explained") is None else f"{100 * r['share_explained']:.1f}%{_se_text(r)}"
         lines.append(f"{m}: {r['metric_first']:.4f} -> {r['metric_last']:.4f}, better at the last step for "
                      f"{100 * r['frac_improved']:.1f}%; the batch explains {share} beyond the mean trajectory")
     return lines

@@ -60,11 +60,24 @@ def test_label_effect_found_and_absent_effect_not_invented(tmp_path):
     assert with_effect["groups"] == ["0", "1"]
     assert with_effect["share_explained"] > 0.5
     assert with_effect["per_features"]["ids"]["share_explained"] > 0.3  # per-id counts see it too, less sharply
+    assert with_effect["batch_effect_measurable"] and 0 < with_effect["share_explained_se"] < 0.1
+    assert with_effect["folds"] == 8
     none = REP.dynamics_report(_runs(tmp_path / "b", effect=0.0), tmp_path / "b/train.json", tmp_path / "b/test.json")
     assert abs(none["share_explained"]) < 0.05
+    assert not none["batch_effect_measurable"]
     assert none["share_mean_trajectory"] > 0.5  # the shared trend is what the mean trajectory explains
     # strong shrinkage (or "no batch effect") is chosen on every fold
     assert all(c["ridge"] is None or c["ridge"] >= 1.0 for c in none["chosen"])
+
+
+def test_share_standard_error_by_hand():
+    # three folds of (mean-trajectory, batch-fit) squared errors; the share left out fold by fold
+    folds = [(4.0, 3.0), (2.0, 2.0), (4.0, 2.0)]
+    loo = np.array([1 - 4.0 / 6.0, 1 - 5.0 / 8.0, 1 - 5.0 / 6.0])
+    want = np.sqrt(2 / 3 * ((loo - loo.mean()) ** 2).sum())
+    assert REP._jackknife_share_se(folds) == pytest.approx(want, rel=1e-12)
+    assert REP._jackknife_share_se(folds[:1]) is None  # one fold: no spread to measure
+    assert REP._jackknife_share_se([(0.0, 0.0), (1.0, 1.0)]) is None  # a fold left out leaves nothing to explain
 
 
 def test_summary_figures_by_hand(tmp_path):
