@@ -5,6 +5,7 @@ minute on 2 CPU cores.
 """
 
 import ast
+import copy
 import json
 import math
 import os
@@ -261,6 +262,47 @@ def test_greedy_decode_equals_model_generate(base):
             ref = ref[:ref.index(eos) + 1]
         assert g == ref and 1 <= len(g) <= n
     assert any(len(g) == n and g[-1] != eos for g, n in zip(got, limits))  # some rows stop at their limit
+
+
+def test_decoding_from_the_scoring_pass_equals_decoding_from_scratch(base, tmp_path):
+    """Greedy decoding that starts from the scoring pass's context states (score_losses' prefill) gives the losses
+    and tokens of scoring and decoding apart, along a fine-tuning run; the run maker's files are the same either way
+    (metric files byte for byte), including steps whose test losses come from the gradient-feature pass."""
+    model, tok, _ = base
+    m = copy.deepcopy(model)
+    pool, test = tasks.build_task("webnlg", 16, 6, seed=3)
+    train_encs, encs = D.encode_samples(pool, tok), D.encode_samples(test, tok)
+    ref_lens = [len(e.ids) - e.n_ctx for e in encs]
+    opt = torch.optim.AdamW(m.parameters(), lr=2e-3)
+    for step in range(4):
+        prefill = {}
+        with_prefill = D.score_losses(m, encs, tok.pad_token_id, 4, prefill=prefill)
+        assert sorted(prefill) == list(range(len(encs)))
+        assert all(len(kv) == m.config.num_hidden_layers and kv[0][0].shape[1] == e.n_ctx
+                   for (kv, _), e in zip((prefill[i] for i in range(len(encs))), encs))
+        assert torch.equal(with_prefill, D.score_losses(m, encs, tok.pad_token_id, 4))
+        texts = D.generate_outputs(m, tok, encs, ref_lens, 4, len_factor=0.7, prefill=prefill)
+        assert texts == D.generate_outputs(m, tok, encs, ref_lens, 4, len_factor=0.7) and any(texts)
+        m.train()
+        D.train_loss(m, train_encs[4 * step:4 * step + 4], tok.pad_token_id, "cpu").backward()
+        opt.step()
+        opt.zero_grad()
+    ctxs = [e.ids[:e.n_ctx] for e in encs]
+    with pytest.raises(ValueError, match="does not match"):
+        G.greedy_decode(m.eval(), ctxs[:2], [3, 3], tok.eos_token_id, tok.pad_token_id,
+                        prefills=[prefill[1], prefill[0]] if encs[0].n_ctx != encs[1].n_ctx else [prefill[0]])
+    with pytest.raises(ValueError, match="autocast"):
+        D.score_losses(m, encs, tok.pad_token_id, 4, autocast_dtype=torch.bfloat16, prefill={})
+    data = tasks.build_task("webnlg", SHOT, 4, seed=0)
+    files = {}
+    for share in (True, False):
+        maker = D.RunMaker(model, tok, data[0], data[1],
+                           settings_for("webnlg", metrics=True, epochs=1, gen_len_factor=0.7, grad_features=True,
+                                        grad_steps="2"), progress=False)
+        maker.share_prefill = share
+        _, = dirs = D.make_runs(maker, [1], tmp_path / str(share))
+        files[share] = {f.relative_to(dirs[0]): f.read_bytes() for f in sorted(dirs[0].glob("*_webnlg/*.out"))}
+    assert files[True] == files[False] and len(files[True]) >= 4  # loss and metric files of every step
 
 
 def _other_architecture(arch: str, tok):

@@ -125,6 +125,9 @@ class RunMaker:
         self.amp = _autocast_dtype(settings, device)
         self.projector = None
         self.test_grads: tuple[int, torch.Tensor] | None = None  # (step, test features) kept by record
+        # greedy decoding starts from the scoring pass's context states (score_losses' prefill) instead of running
+        # the contexts through the model again; False decodes from scratch (the same tokens up to float rounding)
+        self.share_prefill = True
         if s["grad_features"]:
             W = model.get_output_embeddings().weight
             self.projector = GradProjector(W.shape[0], W.shape[1], s["grad_dim"], s["grad_seed"], device)
@@ -134,12 +137,16 @@ class RunMaker:
         keep_grads: the test examples' gradient features at these parameters are needed next (save_grads of step
         + 1): computed from the scoring's forward pass and kept, the same numbers as a pass of their own."""
         s = self.settings
+        prefill = None
         if keep_grads and self.amp is None:
             feats, losses = grad_features(self.model, self.test_encs, self.pad, self.projector, s["eval_batch_size"],
                                           self.device, with_losses=True)
             self.test_grads = (step, feats)
         else:
-            losses = score_losses(self.model, self.test_encs, self.pad, s["eval_batch_size"], self.device, self.amp)
+            share = self.share_prefill and s["metrics"] and not s["do_sample"] and self.amp is None
+            prefill = {} if share else None
+            losses = score_losses(self.model, self.test_encs, self.pad, s["eval_batch_size"], self.device, self.amp,
+                                  prefill=prefill)
         ids = [x["id"] for x in self.test]
         writer.write_loss(step, ids, losses.tolist())
         means = {"loss": float(losses.mean())}
@@ -147,7 +154,7 @@ class RunMaker:
             hyps = generate_outputs(self.model, self.tok, self.test_encs, self.ref_lens,
                                     s.get("gen_batch_size", s["eval_batch_size"]),
                                     self.device, s["do_sample"], s["top_p"], s["temperature"],
-                                    s["gen_len_factor"], seed=seed * 100003 + step)
+                                    s["gen_len_factor"], seed=seed * 100003 + step, prefill=prefill)
             rows = [{"id": i, "loss": float(l), **m}
                     for i, l, m in zip(ids, losses.tolist(), generation_metrics(hyps, self.refs))]
             writer.write_metrics(step, rows)

@@ -17,17 +17,27 @@ from ..io import DataError
 from .encoding import Encoded, _length_batches, collate, encode_samples
 
 
+def body_hidden(model, batch: dict, cache=None) -> torch.Tensor:
+    """Final hidden states of the transformer body (no vocabulary projection) at every position: [B, L, H].
+    cache: a transformers Cache to fill with every layer's keys and values (None: none kept)."""
+    body = getattr(model, model.base_model_prefix)
+    if cache is None:
+        kw = {"use_cache": False}
+    else:
+        from .generation import _cache_kwarg
+        kw = {"use_cache": True, _cache_kwarg(body): cache}
+    return body(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kw).last_hidden_state
+
 def scored_hidden(model, batch: dict) -> torch.Tensor:
     """Final hidden states at the positions that predict the scored tokens: [P, H].
     Runs the transformer body only (no vocabulary projection)."""
-    body = getattr(model, model.base_model_prefix)
-    hs = body(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).last_hidden_state
-    return hs[batch["rows"], batch["cols"] - 1]
+    return body_hidden(model, batch)[batch["rows"], batch["cols"] - 1]
 
-def token_losses(model, batch: dict) -> torch.Tensor:
+def token_losses(model, batch: dict, hidden: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy (nats) of every scored token: FloatTensor [P]. The output layer is
-    applied to the P scored positions only."""
-    logits = model.get_output_embeddings()(scored_hidden(model, batch))
+    applied to the P scored positions only. hidden: body_hidden's output for this batch, if already computed."""
+    h = scored_hidden(model, batch) if hidden is None else hidden[batch["rows"], batch["cols"] - 1]
+    logits = model.get_output_embeddings()(h)
     return F.cross_entropy(logits.float(), batch["targets"], reduction="none")
 
 def example_means(values: torch.Tensor, batch: dict) -> torch.Tensor:
@@ -38,9 +48,17 @@ def example_means(values: torch.Tensor, batch: dict) -> torch.Tensor:
 
 @torch.no_grad()
 def score_losses(model, encs: Sequence[Encoded], pad_id: int, batch_size: int = 32, device="cpu",
-                 autocast_dtype=None) -> torch.Tensor:
+                 autocast_dtype=None, prefill: dict | None = None) -> torch.Tensor:
     """Mean output-token loss (nats) of every example, fast path: FloatTensor [N] (CPU), in
-    the order of `encs`. Length-sorted padded batches, logits only at scored positions."""
+    the order of `encs`. Length-sorted padded batches, logits only at scored positions.
+
+    prefill: a dict to fill with what greedy decoding of the same examples at the same parameters would compute
+    first (generation.greedy_decode's `prefills`): {index in encs: (per layer (keys, values) [heads, n_ctx, head
+    dim] of the context tokens, the first greedy token)}. The context is a prefix of the scored sequence, and a
+    causal model's states there do not depend on what follows, so decoding can start from them instead of
+    running the contexts through the model again. Not with autocast (decoding runs in full precision)."""
+    if prefill is not None and autocast_dtype is not None:
+        raise ValueError("score_losses: prefill is not kept under autocast")
     was_training = model.training
     model.eval()
     out = torch.empty(len(encs))
@@ -48,10 +66,21 @@ def score_losses(model, encs: Sequence[Encoded], pad_id: int, batch_size: int = 
     for idx in _length_batches(encs, batch_size):
         batch = collate([encs[i] for i in idx], pad_id, dev)
         with torch.autocast(dev.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            losses = example_means(token_losses(model, batch), batch)
+            if prefill is None:
+                losses = example_means(token_losses(model, batch), batch)
+            else:
+                from .generation import keep_prefill
+                cache = _new_cache(model)
+                hidden = body_hidden(model, batch, cache)
+                losses = example_means(token_losses(model, batch, hidden), batch)
+                keep_prefill(model, cache, hidden, [encs[i].n_ctx for i in idx], idx, prefill)
         out[idx] = losses.float().cpu()
     model.train(was_training)
     return out
+
+def _new_cache(model):
+    from transformers import DynamicCache
+    return DynamicCache(config=model.config)
 
 @torch.no_grad()
 def score_losses_naive(model, encs: Sequence[Encoded], device="cpu") -> torch.Tensor:
