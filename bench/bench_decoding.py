@@ -4,7 +4,10 @@ Baseline: model.generate(do_sample=False) on each left-padded batch, every row d
 length limit or until every row has produced eos (what the run maker did before). Ours
 (gptfluence.runmaker.generation.greedy_decode): a row leaves the batch as soon as it has produced eos or reached its
 own limit (ceil(1.5 x reference length) + 1 tokens), so the tail of a batch costs only the rows still going. Both
-give the same tokens (checked here and in tests/test_dynamics.py). The model is first fine-tuned for
+give the same tokens (checked here and in tests/test_dynamics.py). The run maker also scores the test losses at
+every recorded step; the last columns time scoring + decoding done apart (score_losses, then greedy_decode) against
+decoding that starts from the scoring pass's context states (score_losses(prefill=...), then greedy_decode(
+prefills=...)), and count the outputs that differ. The model is first fine-tuned for
 --train_steps steps on the task's pool (batch 4) so that its outputs look like those in the middle of a run.
 
     python bench/bench_decoding.py                        # small model, webnlg and wmt16_de_en, 50 test examples
@@ -50,7 +53,8 @@ def bench_task(task: str, model, tok, args) -> str:
 
     from gptfluence import tasks
     from gptfluence.runmaker import encode_samples, train_loss
-    from gptfluence.runmaker.generation import greedy_decode
+    from gptfluence.runmaker.generation import generate_outputs, greedy_decode
+    from gptfluence.runmaker.scoring import score_losses
     pool, test = tasks.build_task(task, max(4 * args.train_steps, 4), args.n_test, seed=0)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -71,12 +75,27 @@ def bench_task(task: str, model, tok, args) -> str:
     with torch.no_grad():
         t_base, base = timed(lambda: [generate_all_rows(model, c, n, eos, pad) for c, n in batches], args.repeats)
         t_ours, ours = timed(lambda: [greedy_decode(model, c, n, eos, pad) for c, n in batches], args.repeats)
+        ref_lens = [len(e.ids) - e.n_ctx for e in encs]
+
+        def apart():
+            score_losses(model, encs, pad, 16)
+            return generate_outputs(model, tok, encs, ref_lens, args.batch_size)
+
+        def shared():
+            prefill = {}
+            score_losses(model, encs, pad, 16, prefill=prefill)
+            return generate_outputs(model, tok, encs, ref_lens, args.batch_size, prefill=prefill)
+
+        t_apart, texts_apart = timed(apart, args.repeats)
+        t_shared, texts_shared = timed(shared, args.repeats)
+    differ = sum(a != b for a, b in zip(texts_apart, texts_shared))
     same = [b[0] for b in base] == ours
     rows_base = sum(b[1] for b in base)
     rows_ours = sum(len(x) - 1 for out in ours for x in out)
     return (f"| {task} ({len(encs)} test examples, after {args.train_steps} steps) | {t_base:.3f} s "
             f"({rows_base} row-steps) | {t_ours:.3f} s ({rows_ours} row-steps) | **{t_base / t_ours:.2f}x** | "
-            f"{'yes' if same else 'NO'} |")
+            f"{'yes' if same else 'NO'} | {t_apart:.3f} s | {t_shared:.3f} s | **{t_apart / t_shared:.2f}x** | "
+            f"{differ} of {len(encs)} |")
 
 
 def main(argv=None) -> str:
@@ -89,7 +108,8 @@ def main(argv=None) -> str:
     torch.set_num_threads(args.threads)
     model, tok = get_base_model(args.model, args.model_cache, progress=False)
     lines = ["| task | model.generate, every row to the longest limit | greedy_decode, rows leave when done | ratio | "
-             "same tokens |", "|---|---|---|---|---|"]
+             "same tokens | scoring (batches of 16) + decoding apart | decoding from the scoring pass | ratio | "
+             "outputs that differ |", "|---|---|---|---|---|---|---|---|---|"]
     for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
         torch.manual_seed(0)
         lines.append(bench_task(task, copy.deepcopy(model), tok, args))
