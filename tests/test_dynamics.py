@@ -22,6 +22,7 @@ from gptfluence.basemodel import PRESETS, build_base_model, get_base_model
 from gptfluence.formats import checkpoint_path
 from gptfluence.io import DataError
 from gptfluence.runmaker import generation as G
+from gptfluence.runmaker.gradients import GradProjector, grad_features
 
 SHOT, SAMPLE, BS, EPOCHS = 24, 8, 4, 2  # 4 optimizer steps per run
 T = SAMPLE // BS * EPOCHS
@@ -281,6 +282,14 @@ def test_decoding_from_the_scoring_pass_equals_decoding_from_scratch(base, tmp_p
         assert all(len(kv) == m.config.num_hidden_layers and kv[0][0].shape[1] == e.n_ctx
                    for (kv, _), e in zip((prefill[i] for i in range(len(encs))), encs))
         assert torch.equal(with_prefill, D.score_losses(m, encs, tok.pad_token_id, 4))
+        from_grads = {}  # the gradient-feature pass (TracIn checkpoints) keeps the same states
+        W = m.get_output_embeddings().weight
+        _, losses = grad_features(m, encs, tok.pad_token_id, GradProjector(W.shape[0], W.shape[1], 16, 0, "cpu"), 4,
+                                  with_losses=True, prefill=from_grads)
+        assert torch.equal(losses, with_prefill) and sorted(from_grads) == sorted(prefill)
+        for i, (kv, first) in prefill.items():
+            assert first == from_grads[i][1]
+            assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(kv, from_grads[i][0]))
         texts = D.generate_outputs(m, tok, encs, ref_lens, 4, len_factor=0.7, prefill=prefill)
         assert texts == D.generate_outputs(m, tok, encs, ref_lens, 4, len_factor=0.7) and any(texts)
         m.train()

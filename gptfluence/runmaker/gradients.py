@@ -60,12 +60,13 @@ def _batch_features(h: torch.Tensor, logits: torch.Tensor, batch: dict, projecto
 
 @torch.no_grad()
 def grad_features(model, encs: Sequence[Encoded], pad_id: int, projector: GradProjector, batch_size: int = 32,
-                  device="cpu", with_losses: bool = False):
+                  device="cpu", with_losses: bool = False, prefill: dict | None = None):
     """Projected gradient of each example's mean output-token loss w.r.t. the output layer
     weight: FloatTensor [N, D] (CPU), in the order of `encs`. No autograd: the gradient is
     a sum of outer products (softmax - onehot) h^T, projected factor by factor.
     with_losses: also return the examples' mean output-token losses [N] from the same forward pass, equal to
-    scoring.score_losses with the same batch_size (no autocast): (features, losses)."""
+    scoring.score_losses with the same batch_size (no autocast): (features, losses).
+    prefill: a dict filled as scoring.score_losses(prefill=...) fills it (decoding can start from this pass)."""
     was_training = model.training
     model.eval()
     out = torch.empty(len(encs), projector.dim)
@@ -73,7 +74,15 @@ def grad_features(model, encs: Sequence[Encoded], pad_id: int, projector: GradPr
     dev = torch.device(device)
     for idx in _length_batches(encs, batch_size):
         batch = collate([encs[i] for i in idx], pad_id, dev)
-        h = scored_hidden(model, batch).float()  # [P, H]
+        if prefill is None:
+            h = scored_hidden(model, batch).float()  # [P, H]
+        else:
+            from .generation import keep_prefill
+            from .scoring import _new_cache, body_hidden
+            cache = _new_cache(model)
+            hidden = body_hidden(model, batch, cache)
+            keep_prefill(model, cache, hidden, [encs[i].n_ctx for i in idx], idx, prefill)
+            h = hidden[batch["rows"], batch["cols"] - 1].float()
         logits = model.get_output_embeddings()(h.to(model.dtype)).float()  # [P, V]
         out[idx] = _batch_features(h, logits, batch, projector, len(idx)).cpu()
         if with_losses:

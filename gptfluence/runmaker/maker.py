@@ -137,14 +137,13 @@ class RunMaker:
         keep_grads: the test examples' gradient features at these parameters are needed next (save_grads of step
         + 1): computed from the scoring's forward pass and kept, the same numbers as a pass of their own."""
         s = self.settings
-        prefill = None
+        share = self.share_prefill and s["metrics"] and not s["do_sample"] and self.amp is None
+        prefill = {} if share else None
         if keep_grads and self.amp is None:
             feats, losses = grad_features(self.model, self.test_encs, self.pad, self.projector, s["eval_batch_size"],
-                                          self.device, with_losses=True)
+                                          self.device, with_losses=True, prefill=prefill)
             self.test_grads = (step, feats)
         else:
-            share = self.share_prefill and s["metrics"] and not s["do_sample"] and self.amp is None
-            prefill = {} if share else None
             losses = score_losses(self.model, self.test_encs, self.pad, s["eval_batch_size"], self.device, self.amp,
                                   prefill=prefill)
         ids = [x["id"] for x in self.test]
