@@ -314,6 +314,24 @@ def test_decoding_from_the_scoring_pass_equals_decoding_from_scratch(base, tmp_p
     assert files[True] == files[False] and len(files[True]) >= 4  # loss and metric files of every step
 
 
+def test_no_prefill_from_a_cut_cache(base):
+    """A cache with a sliding-window layer does not hold every context state: nothing is kept, and decoding then
+    starts from scratch with the same outputs."""
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    class Cut:  # one full layer, one sliding-window layer
+        layers = [DynamicLayer(), DynamicSlidingWindowLayer(sliding_window=4)]
+
+    model, tok, _ = base
+    out = {}
+    G.keep_prefill(model, Cut(), torch.zeros(1, 3, model.config.hidden_size), [3], [0], out)
+    assert out == {}
+    encs = D.encode_samples(tasks.build_task("webnlg", 4, 3, seed=5)[1], tok)
+    ref_lens = [len(e.ids) - e.n_ctx for e in encs]
+    assert (D.generate_outputs(model.eval(), tok, encs, ref_lens, 4, len_factor=0.5, prefill={})
+            == D.generate_outputs(model, tok, encs, ref_lens, 4, len_factor=0.5))
+
+
 def _other_architecture(arch: str, tok):
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
     torch.manual_seed(0)
@@ -345,6 +363,10 @@ def test_runs_with_another_architecture_from_a_folder(base, tmp_path, arch):
     assert all(math.isfinite(r["loss"]) and r["loss"] > 0 and 0 <= r["bleu"] <= 100 for r in rows)
     g = torch.load(dirs[0] / "grads" / "grads_step-1.pt")
     assert g["train"].shape == (SHOT, 16) and float(g["train"].float().norm()) > 0
+    maker.share_prefill = False  # decoding from scratch makes the same files (the default starts from scoring)
+    scratch, = D.make_runs(maker, [1], tmp_path / "scratch")
+    assert all(f.read_bytes() == (scratch / f.relative_to(dirs[0])).read_bytes()
+               for f in dirs[0].glob("*_webnlg/*.out"))
     encs = D.encode_samples(data[1], tok2)
     ctxs, limits = [e.ids[:e.n_ctx] for e in encs], [3, 6, 9, 12]
     got = G.greedy_decode(maker.model.eval(), ctxs, limits, tok2.eos_token_id, tok2.pad_token_id)

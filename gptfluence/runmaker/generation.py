@@ -55,7 +55,12 @@ def _left_padded(ctxs: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor,
 def keep_prefill(model, cache, hidden: torch.Tensor, n_ctx: Sequence[int], idx: Sequence[int], out: dict) -> None:
     """Keep, for decoding, the context part of a right-padded scoring batch (scoring.score_losses with prefill):
     out[idx[b]] = (per layer (keys, values) [heads, n_ctx[b], head dim], the first greedy token: the argmax of
-    the output layer at the context's last position)."""
+    the output layer at the context's last position). Kept only from a cache of plain full-attention layers
+    (transformers' DynamicLayer): a sliding-window or otherwise cut cache does not hold every context state, and
+    generate_outputs then decodes from scratch."""
+    from transformers.cache_utils import DynamicLayer
+    if not all(type(layer) is DynamicLayer for layer in cache.layers):
+        return
     rows = torch.arange(len(idx), device=hidden.device)
     last = torch.tensor([n - 1 for n in n_ctx], device=hidden.device)
     first = model.get_output_embeddings()(hidden[rows, last]).argmax(-1).tolist()
@@ -156,7 +161,8 @@ def generate_outputs(model, tokenizer, encs: Sequence[Encoded], ref_lens: Sequen
             outs = [gen[b, ids.shape[1]:ids.shape[1] + limits[b]].tolist() for b in range(len(idx))]  # own limit
         else:
             outs = greedy_decode(model, ctxs, limits, eos, pad, device,
-                                 prefills=[prefill[i] for i in idx] if prefill else None)
+                                 prefills=[prefill[i] for i in idx] if prefill and all(i in prefill for i in idx)
+                                 else None)
         for b, i in enumerate(idx):
             new = outs[b]
             if eos in new:
