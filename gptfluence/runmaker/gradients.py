@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..io import DataError
 from .encoding import Encoded, _length_batches, collate
-from .scoring import example_means, scored_hidden
+from .scoring import example_means, hidden_keeping_prefill
 
 
 def _split_dim(dim: int) -> tuple[int, int]:
@@ -74,15 +74,8 @@ def grad_features(model, encs: Sequence[Encoded], pad_id: int, projector: GradPr
     dev = torch.device(device)
     for idx in _length_batches(encs, batch_size):
         batch = collate([encs[i] for i in idx], pad_id, dev)
-        if prefill is None:
-            h = scored_hidden(model, batch).float()  # [P, H]
-        else:
-            from .generation import keep_prefill
-            from .scoring import _new_cache, body_hidden
-            cache = _new_cache(model)
-            hidden = body_hidden(model, batch, cache)
-            keep_prefill(model, cache, hidden, [encs[i].n_ctx for i in idx], idx, prefill)
-            h = hidden[batch["rows"], batch["cols"] - 1].float()
+        hidden = hidden_keeping_prefill(model, batch, [encs[i] for i in idx], idx, prefill)
+        h = hidden[batch["rows"], batch["cols"] - 1].float()  # [P, H]
         logits = model.get_output_embeddings()(h.to(model.dtype)).float()  # [P, V]
         out[idx] = _batch_features(h, logits, batch, projector, len(idx)).cpu()
         if with_losses:

@@ -66,21 +66,25 @@ def score_losses(model, encs: Sequence[Encoded], pad_id: int, batch_size: int = 
     for idx in _length_batches(encs, batch_size):
         batch = collate([encs[i] for i in idx], pad_id, dev)
         with torch.autocast(dev.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            if prefill is None:
-                losses = example_means(token_losses(model, batch), batch)
-            else:
-                from .generation import keep_prefill
-                cache = _new_cache(model)
-                hidden = body_hidden(model, batch, cache)
-                losses = example_means(token_losses(model, batch, hidden), batch)
-                keep_prefill(model, cache, hidden, [encs[i].n_ctx for i in idx], idx, prefill)
+            hidden = hidden_keeping_prefill(model, batch, [encs[i] for i in idx], idx, prefill)
+            losses = example_means(token_losses(model, batch, hidden), batch)
         out[idx] = losses.float().cpu()
     model.train(was_training)
     return out
 
-def _new_cache(model):
+def hidden_keeping_prefill(model, batch: dict, encs: Sequence[Encoded], idx: Sequence[int],
+                           prefill: dict | None) -> torch.Tensor:
+    """body_hidden of a scoring batch (of encs, their indices idx); with prefill (a dict), the batch's context
+    states are also kept in it for decoding (generation.keep_prefill)."""
+    if prefill is None:
+        return body_hidden(model, batch)
     from transformers import DynamicCache
-    return DynamicCache(config=model.config)
+
+    from .generation import keep_prefill
+    cache = DynamicCache(config=model.config)
+    hidden = body_hidden(model, batch, cache)
+    keep_prefill(model, cache, hidden, [e.n_ctx for e in encs], idx, prefill)
+    return hidden
 
 @torch.no_grad()
 def score_losses_naive(model, encs: Sequence[Encoded], device="cpu") -> torch.Tensor:
