@@ -52,6 +52,7 @@ def bench_task(task: str, model, tok, args) -> str:
     from bench_scoring import timed  # bench/ is the script's folder, first on sys.path
 
     from gptfluence import tasks
+    from gptfluence.pipeline.runs import CPU_EVAL_BATCH
     from gptfluence.runmaker import encode_samples, train_loss
     from gptfluence.runmaker.generation import generate_outputs, greedy_decode
     from gptfluence.runmaker.scoring import score_losses
@@ -78,12 +79,12 @@ def bench_task(task: str, model, tok, args) -> str:
         ref_lens = [len(e.ids) - e.n_ctx for e in encs]
 
         def apart():
-            score_losses(model, encs, pad, 16)
+            score_losses(model, encs, pad, CPU_EVAL_BATCH)
             return generate_outputs(model, tok, encs, ref_lens, args.batch_size)
 
         def shared():
             prefill = {}
-            score_losses(model, encs, pad, 16, prefill=prefill)
+            score_losses(model, encs, pad, CPU_EVAL_BATCH, prefill=prefill)
             return generate_outputs(model, tok, encs, ref_lens, args.batch_size, prefill=prefill)
 
         t_apart, texts_apart = timed(apart, args.repeats)

@@ -96,6 +96,8 @@ CASES = [
      "is a file, not a folder"),
     (make_runs, [*T, "--bs", "0"], "--bs must be >= 1"),
     (make_runs, [*T, "--epochs", "0"], "--epochs must be >= 1"),
+    (make_runs, [*T, "--eval_batch_size", "-1"], "--eval_batch_size must be >= 1 (0 = the default"),
+    (make_runs, [*T, "--gen_batch_size", "0"], "--gen_batch_size must be >= 1"),
     (make_runs, [*T, "--lr", "-1"], "--lr must be a positive number"),
     (make_runs, [*T, "--lr", "nan"], "--lr must be a positive number"),
     (make_runs, [*T, "--seeds", "5-1"], "range 5-1 is reversed"),

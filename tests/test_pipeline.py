@@ -3,6 +3,7 @@ folder reuse, the run maker's plan (launcher shards, workers), what test_simulat
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -89,6 +90,12 @@ def test_run_spec_checks_and_plans(monkeypatch):
                     ({"sample": 300}, "larger than the training pool")):
         with pytest.raises(ValueError, match=msg):
             check_run_spec(RunSpec(**kw))
+    # the scoring batch: 16 on the CPU and 64 on a GPU unless given; decoding keeps its own
+    from gptfluence.pipeline.runs import run_settings
+    files = (Path(__file__), Path(__file__))
+    cpu, gpu = (run_settings(RunSpec(), *files, torch.device(d)) for d in ("cpu", "cuda"))
+    assert (cpu["eval_batch_size"], gpu["eval_batch_size"], cpu["gen_batch_size"]) == (16, 64, 64)
+    assert run_settings(RunSpec(eval_batch_size=5), *files, torch.device("cuda"))["eval_batch_size"] == 5
     assert launcher_shard([1, 2, 3, 4, 5]) == ([1, 2, 3, 4, 5], 0, 1)
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
