@@ -310,6 +310,24 @@ def _cached_info(folder: Path, preset: str) -> dict | None:
     return info
 
 
+def ensure_preset_model(preset: str, cache_dir: str | os.PathLike | None = None, seed: int = 0,
+                        corpus: Sequence[str] | Callable[[], Sequence[str]] | None = None,
+                        progress: bool = True) -> Path:
+    """The folder of a local preset model, built and pre-trained first if it is not cached (get_base_model's
+    rules: a cached model pre-trained on another corpus is refused), without loading it: a parent process whose
+    workers load the model need not (loading costs a process seconds of imports and initialisation)."""
+    folder = Path(cache_dir or cache_dir_default("models")) / f"{preset}-seed{seed}"
+    texts = corpus() if callable(corpus) else corpus
+    info = _cached_info(folder, preset)
+    if info is not None:
+        if texts is not None and info.get("corpus_sha") != _texts_sha(list(texts)):
+            raise DataError(f"{folder}: cached base model was pre-trained on another corpus; "
+                            f"delete the folder or use another cache_dir")
+    else:
+        build_base_model(preset, folder, seed=seed, corpus=texts, progress=progress)
+    return folder
+
+
 def get_base_model(name_or_preset: str = DEFAULT_PRESET, cache_dir: str | os.PathLike | None = None,
                    seed: int = 0, device: str | torch.device = "cpu", dtype=None,
                    corpus: Sequence[str] | Callable[[], Sequence[str]] | None = None,
@@ -327,16 +345,7 @@ def get_base_model(name_or_preset: str = DEFAULT_PRESET, cache_dir: str | os.Pat
     dtype = _resolve_dtype(dtype)
     name = str(name_or_preset)
     if name in PRESETS:
-        folder = Path(cache_dir or cache_dir_default("models")) / f"{name}-seed{seed}"
-        texts = corpus() if callable(corpus) else corpus
-        info = _cached_info(folder, name)
-        if info is not None:
-            if texts is not None and info.get("corpus_sha") != _texts_sha(list(texts)):
-                raise DataError(f"{folder}: cached base model was pre-trained on another corpus; "
-                                f"delete the folder or use another cache_dir")
-        else:
-            build_base_model(name, folder, seed=seed, corpus=texts, progress=progress)
-        return _load_folder(str(folder), device, dtype)
+        return _load_folder(str(ensure_preset_model(name, cache_dir, seed, corpus, progress)), device, dtype)
     if os.path.isdir(name):
         return _load_folder(name, device, dtype)
     if "/" not in name:
@@ -356,7 +365,4 @@ def default_model_path(preset: str = DEFAULT_PRESET, cache_dir: str | os.PathLik
                        seed: int = 0) -> Path:
     """Folder of a local preset model (built and pre-trained on first use): the default causal LM
     whose last-token hidden states the gpt_sim simulator uses as features."""
-    folder = Path(cache_dir or cache_dir_default("models")) / f"{preset}-seed{seed}"
-    if _cached_info(folder, preset) is None:
-        get_base_model(preset, cache_dir, seed=seed)
-    return folder
+    return ensure_preset_model(preset, cache_dir, seed)

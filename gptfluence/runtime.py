@@ -12,6 +12,7 @@ One home for each of these choices (every script and pipeline stage calls them):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -84,6 +85,47 @@ def worker_pool(workers: int, threads: int | None = None):
     from concurrent.futures import ProcessPoolExecutor
     return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_start_worker,
                                initargs=(os.getpid(), threads))
+
+
+class WorkerPools:
+    """Worker pools kept open across calls, one per (workers, threads), shut down on exit: the runs of several
+    tasks and the simulators after them reuse the same spawned processes instead of starting new ones for every
+    call (a start imports torch and transformers and loads the model: seconds per process and call)."""
+
+    def __init__(self):
+        self._pools: dict = {}
+
+    def get(self, workers: int, threads: int | None):
+        """The open pool of `workers` processes with `threads` torch threads each (started on first use)."""
+        key = (workers, threads)
+        if key not in self._pools:
+            self._pools[key] = worker_pool(workers, threads)
+        return self._pools[key]
+
+    def discard(self, workers: int, threads: int | None) -> None:
+        """Forget a pool that was shut down (e.g. its work cancelled after a failure): the next get starts anew."""
+        self._pools.pop((workers, threads), None)
+
+    def close(self) -> None:
+        for ex in self._pools.values():
+            ex.shutdown()
+        self._pools.clear()
+
+    def __enter__(self) -> "WorkerPools":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def pool_for(pools: "WorkerPools | None", workers: int, threads: int | None):
+    """A pool of `workers` x `threads`: the open one of `pools` (left open), or a new one shut down on exit."""
+    if pools is not None:
+        yield pools.get(workers, threads)
+        return
+    with worker_pool(workers, threads) as ex:
+        yield ex
 
 
 def _start_worker(parent_pid: int, threads: int | None) -> None:

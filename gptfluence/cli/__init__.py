@@ -70,7 +70,7 @@ def run_experiment(args, out, log_name: str, work_root, run, env: dict | None = 
 
     from ..experiments.common import Workspace
     from ..io import write_json
-    from ..runtime import finish_logging, resolve_device, set_threads, setup_logging, write_env_json
+    from ..runtime import WorkerPools, finish_logging, resolve_device, set_threads, setup_logging, write_env_json
     set_threads(args.threads)
     device = str(resolve_device(args.gpu))
     workers = simulator_workers(device, args.threads, getattr(args, "workers", 0))  # a bad --workers: before any work
@@ -79,8 +79,10 @@ def run_experiment(args, out, log_name: str, work_root, run, env: dict | None = 
     handler = setup_logging(out / log_name)
     try:
         write_json(out / "args.json", vars(args))
-        ws = Workspace(Path(work_root), device=device, threads=args.threads, workers=workers, **workspace)
-        res = run(ws, args, out)
+        with WorkerPools() as pools:  # worker processes started once, for every task's runs and the simulators
+            ws = Workspace(Path(work_root), device=device, threads=args.threads, workers=workers, pools=pools,
+                           **workspace)
+            res = run(ws, args, out)
         write_env_json(out, **(env or {"preset": args.preset}))
         return res
     finally:

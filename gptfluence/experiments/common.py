@@ -60,6 +60,7 @@ class Workspace:
     model_cache: str | None = None
     plot_examples: int = 0
     workers: int = 1  # simulators trained at once by train_simulators (worker processes, `threads` threads each)
+    pools: object = None  # a runtime.WorkerPools kept open for the work here (runs, simulators); None: new pools
 
     # -------------------------------------------------------------------------------- data and runs
     def task_files(self, task: str, shot: int, n_test: int, data_seed: int = 0,
@@ -76,7 +77,7 @@ class Workspace:
         raw, proc = self.root / "raw" / key, self.root / "runs" / key
         spec = replace(run_spec, output_dir=str(raw), device=self.device, threads=self.threads,
                        progress=self.progress, summary=False, model_cache=self.model_cache)
-        make_runs(spec)
+        make_runs(spec, self.pools)
         dirs = processed_dirs(preprocess(raw, proc, spec.task, progress=self.progress, train_file=spec.train_file,
                                          eval_file=spec.eval_file))
         by_seed = {int(d.name.rsplit("_seed-", 1)[1]): str(d) for d in dirs}
@@ -131,17 +132,20 @@ class Workspace:
         from concurrent.futures import FIRST_EXCEPTION, wait
         from dataclasses import asdict
 
-        from ..runtime import worker_pool
+        from ..runtime import pool_for
         todo.sort(key=lambda s: s.sim_name in _CLOSED_FORM)  # the closed forms (seconds) last
         workers = min(self.workers, len(todo))
         t0 = time.time()
         log.info("training %d simulators, %d worker processes x %d thread(s)", len(todo), workers, self.threads)
-        with worker_pool(workers, self.threads) as ex:
+        shared = self.pools if workers == self.workers else None  # an open pool of the usual size, else a new one
+        with pool_for(shared, workers, self.threads) as ex:
             futures = {ex.submit(_train_worker, asdict(s)): s for s in todo}
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
                 ex.shutdown(cancel_futures=True)
+                if shared is not None:
+                    shared.discard(workers, self.threads)
                 spec = futures[failed[0]]
                 log.error("training %s (%s/%s, seed %d) failed; the trainings not yet started were cancelled (a call "
                           "again resumes them)", spec.run_name, spec.task, spec.metric, spec.seed)

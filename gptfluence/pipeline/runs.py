@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..io import DataError, file_sha256, load_samples
-from ..runtime import resolve_device, set_threads, worker_pool
+from ..runtime import pool_for, resolve_device, set_threads
 
 log = logging.getLogger("gptfluence.pipeline")
 
@@ -203,12 +203,13 @@ def plan_workers(spec: RunSpec, device, n_seeds: int, world: int = 1) -> tuple[i
     return workers, spec.threads or max(1, cores // workers)
 
 
-def make_runs(spec: RunSpec) -> list[Path]:
+def make_runs(spec: RunSpec, pools=None) -> list[Path]:
     """Make (resumably) one raw run per seed under spec.output_dir; returns the run folders of the seeds this
     process made (all of them, or its share under a launcher). Several worker processes on the CPU (plan_workers);
-    the files of a run do not depend on which process made it."""
+    the files of a run do not depend on which process made it. pools: a runtime.WorkerPools whose open workers
+    to use (e.g. across the tasks of an experiment; each keeps the base models it loaded), else new ones."""
     from .. import runmaker
-    from ..basemodel import get_base_model, resolved_path
+    from ..basemodel import PRESETS, ensure_preset_model, get_base_model, resolved_path
     check_run_spec(spec)
     train_p, eval_p = resolve_task_files(spec)
     train, test = load_samples(train_p), load_samples(eval_p)
@@ -220,22 +221,32 @@ def make_runs(spec: RunSpec) -> list[Path]:
     runmaker.make_curriculum(spec.shot, spec.sample, spec.bs, spec.epochs, spec.seeds[0], spec.pool_ids,
                              spec.exclude_ids, spec.swap_steps)  # bad pool / exclude / swap fail here, before any work
     runmaker.check_output_dir(spec.output_dir, settings)
-    workers, threads = plan_workers(spec, device, len(seeds), world)
+    workers, threads = plan_workers(spec, device, len(seeds), world)  # as for a fresh start: the same threads
     set_threads(threads)
-    model, tok = get_base_model(spec.model, spec.model_cache, seed=spec.model_seed, device=device,
-                                progress=spec.progress)  # built (and cached) once, before any worker starts
+    todo = [s for s in seeds
+            if not (Path(spec.output_dir) / runmaker.run_dir_name(settings, s) / runmaker.DONE_FILE).is_file()]
+    if len(todo) < len(seeds):
+        log.info("%d of the %d runs of %s finished before: kept", len(seeds) - len(todo), len(seeds), spec.task)
+    if todo and (workers == 1 or spec.model not in PRESETS):
+        # loaded here: by the one process that makes the runs, or to fail early, with one clear error, on a folder
+        # or hub name that cannot be loaded
+        model, tok = get_base_model(spec.model, spec.model_cache, seed=spec.model_seed, device=device,
+                                    progress=spec.progress)
+    elif todo:  # a preset: built (and cached) once before any worker starts, loaded only by the workers
+        ensure_preset_model(spec.model, spec.model_cache, seed=spec.model_seed, progress=spec.progress)
     t0 = time.time()
-    log.info("%d runs of %s (rank %d of %d): %d worker process(es) x %d thread(s) on %s", len(seeds), spec.task,
-             rank, world, workers, threads, device)
-    if workers == 1:
+    if todo:
+        log.info("%d runs of %s (rank %d of %d): %d worker process(es) x %d thread(s) on %s", len(todo), spec.task,
+                 rank, world, min(workers, len(todo)), threads, device)
+    if todo and workers == 1:
         maker = runmaker.RunMaker(model, tok, train, test, settings, device=device, progress=spec.progress)
-        dirs = runmaker.make_runs(maker, seeds, spec.output_dir)
-    else:
+        runmaker.make_runs(maker, todo, spec.output_dir)
+    elif todo:
         path = resolved_path(spec.model, spec.model_cache, spec.model_seed)  # the model built above, as a folder
-        jobs = [(asdict(spec), settings, seeds[w::workers], path) for w in range(workers)]
-        with worker_pool(workers, threads) as ex:
+        jobs = [(asdict(spec), settings, todo[w::workers], path) for w in range(min(workers, len(todo)))]
+        with pool_for(pools if len(jobs) == workers else None, len(jobs), threads) as ex:
             list(ex.map(_worker, jobs))
-        dirs = [Path(spec.output_dir) / runmaker.run_dir_name(settings, s) for s in seeds]
+    dirs = [Path(spec.output_dir) / runmaker.run_dir_name(settings, s) for s in seeds]
     log.info("%d runs in %s (%.1f s)", len(dirs), spec.output_dir, time.time() - t0)
     if spec.summary and dirs:
         report_raw_runs(spec.output_dir, spec.task, settings["train_data_path"], settings["eval_data_path"])
@@ -291,14 +302,21 @@ def _device(spec: RunSpec, world: int):
     return device
 
 
+_LOADED: dict = {}  # in a worker process: the base models it loaded, {(folder, device): (model, tokenizer)}
+
+
 def _worker(job) -> None:
-    """One worker process of worker_pool: its share of the seeds, with the same settings."""
+    """One worker process of worker_pool: its share of the seeds, with the same settings. The base model is loaded
+    once per process (a RunMaker fine-tunes a copy of it), so a pool kept open across calls loads it once."""
     from .. import runmaker
     from ..basemodel import get_base_model
     spec_dict, settings, seeds, model_path = job
     spec = RunSpec(**spec_dict)
     device = resolve_device(spec.device)
-    model, tok = get_base_model(model_path, device=device, progress=False)
+    key = (str(model_path), str(device))
+    if key not in _LOADED:
+        _LOADED[key] = get_base_model(model_path, device=device, progress=False)
+    model, tok = _LOADED[key]
     train, test = load_samples(settings["train_data_path"]), load_samples(settings["eval_data_path"])
     maker = runmaker.RunMaker(model, tok, train, test, settings, device=device, progress=False)
     runmaker.make_runs(maker, seeds, spec.output_dir)
