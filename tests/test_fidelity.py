@@ -107,20 +107,33 @@ def _checkpoints(root):
 
 
 def test_simulators_trained_in_worker_processes_are_the_same_bits(tmp_path):
-    """Workspace.train_simulators with two worker processes gives the checkpoints one process gives, bit for bit;
-    a training that fails in a worker stops the call with its own message."""
-    from gptfluence.experiments.common import ANCHOR, GPTFLUENCE, SIMFLUENCE, Workspace
+    """Workspace.train_simulators with two worker processes gives the checkpoints one process gives, bit for bit,
+    and the held-out scores its workers write (heldout=) are those scored afterwards in this process; a training
+    that fails in a worker stops the call with its own message."""
+    from gptfluence.experiments.common import ANCHOR, GPTFLUENCE, SIMFLUENCE, UNABLE, Workspace
     from gptfluence.io import DataError
     runs, files = F.planted_runs(tmp_path / "data", 8, None)
     methods = (SIMFLUENCE, GPTFLUENCE, ANCHOR)
-    got = {}
+    got, scores = {}, {}
     for workers in (1, 2):
         ws = Workspace(tmp_path / f"w{workers}", workers=workers)
-        ws.train_methods("planted", methods, "planted", "loss", runs[:-2], files, [42, 43], 1, max_epoch=3)
+        heldout = runs[-2:] if workers == 2 else None  # one process scores later, the workers as they train
+        ws.train_methods("planted", methods, "planted", "loss", runs[:-2], files, [42, 43], 1, heldout=heldout,
+                         max_epoch=3)
         got[workers] = _checkpoints(ws.root)
-        # the loops that follow find every simulator trained
+        # scored, or refused (Simfluence's seed-43 split leaves a training id of the held-out runs unseen)
+        written = [p for p in ws.root.glob("sims/**/heldout/*.json") if p.name in ("metrics.json", "unable.json")]
+        assert len(written) == (5 if workers == 2 else 0)
+        # the loops that follow find every simulator trained (and, with heldout, scored)
         folder = ws.simulator("planted", GPTFLUENCE, "planted", "loss", runs[:-2], files, 43, 1, max_epoch=3)
         assert len(json.loads((folder / "history.json").read_text())) == 3
+        scores[workers] = {m.label: ws.method_scores("planted", m, "planted", "loss", runs[:-2], runs[-2:], files,
+                                                     [42, 43], 1, max_epoch=3) for m in methods}
+    def comparable(cell):  # the scores less where they were written
+        drop = ("checkpoint", "save_dir", "test_runs")
+        return cell if isinstance(cell, str) else [{k: v for k, v in x.items() if k not in drop} for x in cell]
+    assert {m: comparable(c) for m, c in scores[1].items()} == {m: comparable(c) for m, c in scores[2].items()}
+    assert scores[1][GPTFLUENCE.label][1]["num_runs"] == 2 and scores[1][SIMFLUENCE.label] == UNABLE
     assert len(got[1]) == 5 and got[1].keys() == got[2].keys()
     for name, state in got[1].items():
         assert state.keys() == got[2][name].keys()

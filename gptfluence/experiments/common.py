@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..io import DataError, read_json, write_json
@@ -109,28 +109,37 @@ class Workspace:
         return train_simulator(spec).out_dir
 
     def train_simulators(self, jobs: list[dict]) -> None:
-        """Train the simulators of `jobs` (each the keyword arguments of simulator()) that were not trained before,
+        """Train the simulators of `jobs` (each the keyword arguments of simulator(), plus optionally "heldout": the
+        held-out run folders to score it on, as method_scores does) that were not trained (and scored) before,
         `self.workers` at a time in worker processes with `self.threads` torch threads each (the trainings are
         independent and each is deterministic for its settings: a simulator comes out the same, bit for bit, as
-        trained alone by simulator()). The loops that follow find them trained. After a failed training the ones not
-        yet started are cancelled, those running finish, and the failure's own error is raised here (a call again
-        resumes every unfinished training from its last epoch)."""
-        specs = {}
+        trained alone by simulator(), and so do its scores). The loops that follow find them trained and scored.
+        After a failed training the ones not yet started are cancelled, those running finish, and the failure's own
+        error is raised here (a call again resumes every unfinished training from its last epoch)."""
+        specs, heldout = {}, {}
         for job in jobs:
+            job = dict(job)
+            test_dirs = job.pop("heldout", None)
             spec = self.simulator_spec(**job)
-            if not _trained(spec.out_dir()):
-                specs.setdefault(str(spec.out_dir()), spec)
+            out = spec.out_dir()
+            scored = test_dirs is None or _scored(out / "heldout", test_dirs, spec.test_ids)
+            if not _trained(out) or not scored:
+                specs.setdefault(str(out), spec)
+                if not scored:
+                    heldout[str(out)] = list(test_dirs)
         todo = list(specs.values())
         if not todo:
             return
-        from ..pipeline import train_simulator
+        scoring = {"root": str(self.root), "device": self.device, "threads": self.threads, "progress": self.progress,
+                   "encoder_cache": self.encoder_cache, "plot_examples": self.plot_examples}
+        jobs = [(asdict(s), (scoring, heldout[str(s.out_dir())]) if str(s.out_dir()) in heldout else None)
+                for s in todo]
         if self.workers <= 1 or len(todo) == 1:
-            for spec in todo:
-                train_simulator(spec)
+            for job in jobs:
+                _train_worker(*job)
             return
         import time
         from concurrent.futures import FIRST_EXCEPTION, wait
-        from dataclasses import asdict
 
         from ..runtime import pool_for
         todo.sort(key=lambda s: s.sim_name in _CLOSED_FORM)  # the closed forms (seconds) last
@@ -139,7 +148,7 @@ class Workspace:
         log.info("training %d simulators, %d worker processes x %d thread(s)", len(todo), workers, self.threads)
         shared = self.pools if workers == self.workers else None  # an open pool of the usual size, else a new one
         with pool_for(shared, workers, self.threads) as ex:
-            futures = {ex.submit(_train_worker, asdict(s)): s for s in todo}
+            futures = {ex.submit(_train_worker, *job): s for job, s in zip(jobs, todo)}
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
@@ -178,10 +187,12 @@ class Workspace:
         return m
 
     def train_methods(self, key: str, methods, task: str, metric: str, train_dirs: list, files: tuple,
-                      seeds: list[int], valid_num: int, **opts) -> None:
-        """train_simulators for every seed of every method (each method's seeds by method_seeds)."""
+                      seeds: list[int], valid_num: int, heldout: list | None = None, **opts) -> None:
+        """train_simulators for every seed of every method (each method's seeds by method_seeds); heldout: also
+        score each on these held-out runs (with the test ids it is trained on, as method_scores then asks)."""
+        extra = {} if heldout is None else {"heldout": list(heldout)}
         self.train_simulators([dict(key=key, method=m, task=task, metric=metric, train_dirs=train_dirs, files=files,
-                                    seed=seed, valid_num=valid_num, **opts)
+                                    seed=seed, valid_num=valid_num, **extra, **opts)
                                for m in methods for seed in method_seeds(m, seeds)])
 
     def method_scores(self, key: str, method: Method, task: str, metric: str, train_dirs: list, test_dirs: list,
@@ -218,10 +229,25 @@ def _trained(out: Path) -> bool:
     return (out / "history.json").is_file() and (out / "best-checkpoint.pt").is_file()
 
 
-def _train_worker(spec_dict: dict) -> str:
-    """One simulator trained in a worker process of worker_pool (Workspace.train_simulators)."""
+def _train_worker(spec_dict: dict, score: tuple | None = None) -> str:
+    """One simulator trained (when it was not before) in a worker process of worker_pool, or in this process
+    (Workspace.train_simulators); score: (Workspace fields, held-out run folders) to also score it on them."""
     from ..pipeline import TrainSpec, train_simulator
-    return str(train_simulator(TrainSpec(**spec_dict)).out_dir)
+    spec = TrainSpec(**spec_dict)
+    out = spec.out_dir()
+    if not _trained(out):
+        out = train_simulator(spec).out_dir
+    if score is not None:
+        fields, test_dirs = score
+        Workspace(Path(fields.pop("root")), **fields).score(out, out / "heldout", test_dirs, spec.test_ids)
+    return str(out)
+
+
+def _scored(save_dir: Path, test_dirs, ids) -> bool:
+    """True when Workspace.score would find the scores of these held-out runs (or the refusal) already written."""
+    done = save_dir / "metrics.json"
+    return (save_dir / "unable.json").is_file() or (
+        done.is_file() and read_json(done).get("test_runs_key") == _key(test_dirs, ids))
 
 
 def _key(test_dirs, ids) -> str:

@@ -67,7 +67,8 @@ def make_task_runs(ws: Workspace, args, task: str, model: str, seeds: list[int],
 def score_methods(ws, args, key, task, metric, methods, train, test, files, ids=None, **opts) -> dict:
     """{method label: [metrics per seed] or UNABLE}."""
     seeds = int_list(args.seeds)
-    ws.train_methods(key, methods, task, metric, train, files, seeds, args.valid_num, test_ids=ids, **opts)
+    ws.train_methods(key, methods, task, metric, train, files, seeds, args.valid_num, heldout=test, test_ids=ids,
+                     **opts)
     return {m.label: ws.method_scores(key, m, task, metric, train, test, files, seeds, args.valid_num, ids, **opts)
             for m in methods}
 

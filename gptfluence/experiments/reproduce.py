@@ -96,10 +96,11 @@ def run(ws: Workspace, args, out: Path) -> str:
         log.info("[+%ds] %s: task files and %d runs (model %s)", time.time() - t0, task, args.runs, args.model)
         made[task] = task_runs(ws, args, task)
     log.info("[+%ds] simulators of every task and metric", time.time() - t0)
+    # all at once (balanced over the workers), each scored on the held-out runs by the worker that trained it
     ws.train_simulators([dict(key=key, method=method, task=task, metric=metric, train_dirs=train, files=sample_files,
-                              seed=seed, valid_num=args.valid_num)
-                         for task, (train, _, sample_files, key) in made.items() for metric in metrics_of(task)
-                         for method in METHODS for seed in method_seeds(method, seeds)])  # all at once: balanced
+                              seed=seed, valid_num=args.valid_num, heldout=test)
+                         for task, (train, test, sample_files, key) in made.items() for metric in metrics_of(task)
+                         for method in METHODS for seed in method_seeds(method, seeds)])
     for task in tasks:
         train, test, sample_files, key = made[task]
         for metric in metrics_of(task):
