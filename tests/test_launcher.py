@@ -60,7 +60,13 @@ def test_an_open_pool_serves_several_calls_with_the_files_of_fresh_ones(tmp_path
         assert pools.get(2, 1) is ex and set(ex._processes) == before  # the same two processes did both tasks
     for task in ("rte", "boolq"):
         same_files(tmp_path / "fresh" / task, tmp_path / "pooled" / task)
-    # a call that finds every run made loads no model and starts no worker
+    # a call that finds every run made loads no model and starts no worker; one that finds a run interrupted
+    # (no run_done.json) makes that run again in the open pool, the same files
     with WorkerPools() as pools:
         make_runs(replace(spec, output_dir=str(tmp_path / "pooled" / "rte")), pools)
         assert pools._pools == {}
+        done, = (tmp_path / "pooled" / "rte").glob("*_seed-2/run_done.json")
+        done.unlink()
+        make_runs(replace(spec, output_dir=str(tmp_path / "pooled" / "rte")), pools)
+        assert list(pools._pools) == [(2, 1)] and done.is_file()
+    same_files(tmp_path / "fresh" / "rte", tmp_path / "pooled" / "rte")

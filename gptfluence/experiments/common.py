@@ -146,15 +146,15 @@ class Workspace:
         workers = min(self.workers, len(todo))
         t0 = time.time()
         log.info("training %d simulators, %d worker processes x %d thread(s)", len(todo), workers, self.threads)
-        shared = self.pools if workers == self.workers else None  # an open pool of the usual size, else a new one
-        with pool_for(shared, workers, self.threads) as ex:
+        shared = self.pools  # the open pool has self.workers processes; a new one needs no more than the trainings
+        with pool_for(shared, self.workers if shared is not None else workers, self.threads) as ex:
             futures = {ex.submit(_train_worker, *job): s for job, s in zip(jobs, todo)}
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
                 ex.shutdown(cancel_futures=True)
                 if shared is not None:
-                    shared.discard(workers, self.threads)
+                    shared.discard(self.workers, self.threads)
                 spec = futures[failed[0]]
                 log.error("training %s (%s/%s, seed %d) failed; the trainings not yet started were cancelled (a call "
                           "again resumes them)", spec.run_name, spec.task, spec.metric, spec.seed)

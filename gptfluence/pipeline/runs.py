@@ -244,7 +244,8 @@ def make_runs(spec: RunSpec, pools=None) -> list[Path]:
     elif todo:
         path = resolved_path(spec.model, spec.model_cache, spec.model_seed)  # the model built above, as a folder
         jobs = [(asdict(spec), settings, todo[w::workers], path) for w in range(min(workers, len(todo)))]
-        with pool_for(pools if len(jobs) == workers else None, len(jobs), threads) as ex:
+        # an open pool has `workers` processes (as planned for all the seeds); a new one needs no more than the jobs
+        with pool_for(pools, workers if pools is not None else len(jobs), threads) as ex:
             list(ex.map(_worker, jobs))
     dirs = [Path(spec.output_dir) / runmaker.run_dir_name(settings, s) for s in seeds]
     log.info("%d runs in %s (%.1f s)", len(dirs), spec.output_dir, time.time() - t0)
