@@ -115,30 +115,35 @@ def test_simulators_trained_in_worker_processes_are_the_same_bits(tmp_path):
     runs, files = F.planted_runs(tmp_path / "data", 8, None)
     methods = (SIMFLUENCE, GPTFLUENCE, ANCHOR)
     got, scores = {}, {}
-    for workers in (1, 2):
-        ws = Workspace(tmp_path / f"w{workers}", workers=workers)
-        heldout = runs[-2:] if workers == 2 else None  # one process scores later, the workers as they train
+    # one process scoring afterwards; one process scoring as it trains; two workers scoring as they train
+    for name, workers, heldout in (("w1", 1, None), ("w1h", 1, runs[-2:]), ("w2h", 2, runs[-2:])):
+        ws = Workspace(tmp_path / name, workers=workers)
         ws.train_methods("planted", methods, "planted", "loss", runs[:-2], files, [42, 43], 1, heldout=heldout,
                          max_epoch=3)
-        got[workers] = _checkpoints(ws.root)
+        got[name] = _checkpoints(ws.root)
         # scored, or refused (Simfluence's seed-43 split leaves a training id of the held-out runs unseen)
         written = [p for p in ws.root.glob("sims/**/heldout/*.json") if p.name in ("metrics.json", "unable.json")]
-        assert len(written) == (5 if workers == 2 else 0)
+        assert len(written) == (0 if heldout is None else 5)
         # the loops that follow find every simulator trained (and, with heldout, scored)
         folder = ws.simulator("planted", GPTFLUENCE, "planted", "loss", runs[:-2], files, 43, 1, max_epoch=3)
         assert len(json.loads((folder / "history.json").read_text())) == 3
-        scores[workers] = {m.label: ws.method_scores("planted", m, "planted", "loss", runs[:-2], runs[-2:], files,
-                                                     [42, 43], 1, max_epoch=3) for m in methods}
+        scores[name] = {m.label: ws.method_scores("planted", m, "planted", "loss", runs[:-2], runs[-2:], files,
+                                                  [42, 43], 1, max_epoch=3) for m in methods}
+
     def comparable(cell):  # the scores less where they were written
         drop = ("checkpoint", "save_dir", "test_runs")
         return cell if isinstance(cell, str) else [{k: v for k, v in x.items() if k not in drop} for x in cell]
-    assert {m: comparable(c) for m, c in scores[1].items()} == {m: comparable(c) for m, c in scores[2].items()}
-    assert scores[1][GPTFLUENCE.label][1]["num_runs"] == 2 and scores[1][SIMFLUENCE.label] == UNABLE
-    assert len(got[1]) == 5 and got[1].keys() == got[2].keys()
-    for name, state in got[1].items():
-        assert state.keys() == got[2][name].keys()
-        for k, v in state.items():
-            assert torch_equal(v, got[2][name][k]), (name, k)
+    for name in ("w1h", "w2h"):
+        assert {m: comparable(c) for m, c in scores["w1"].items()} == \
+            {m: comparable(c) for m, c in scores[name].items()}, name
+    assert scores["w1"][GPTFLUENCE.label][1]["num_runs"] == 2 and scores["w1"][SIMFLUENCE.label] == UNABLE
+    assert len(got["w1"]) == 5
+    for other in ("w1h", "w2h"):
+        assert got["w1"].keys() == got[other].keys()
+        for name, state in got["w1"].items():
+            assert state.keys() == got[other][name].keys()
+            for k, v in state.items():
+                assert torch_equal(v, got[other][name][k]), (other, name, k)
     ws = Workspace(tmp_path / "bad", workers=2)
     with pytest.raises(DataError, match="missing_train.json"):
         ws.train_methods("planted", (SIMFLUENCE, GPTFLUENCE), "planted", "loss", runs[:-2],

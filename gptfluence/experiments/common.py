@@ -238,7 +238,7 @@ def _train_worker(spec_dict: dict, score: tuple | None = None) -> str:
     if not _trained(out):
         out = train_simulator(spec).out_dir
     if score is not None:
-        fields, test_dirs = score
+        fields, test_dirs = dict(score[0]), score[1]  # a copy: in this process the caller's dict serves every job
         Workspace(Path(fields.pop("root")), **fields).score(out, out / "heldout", test_dirs, spec.test_ids)
     return str(out)
 
