@@ -115,16 +115,18 @@ def target_run(ws: Workspace, args, train_file, eval_file, out: Path, grads: boo
     loss, mean over the seeds}}. Kept when made before."""
     from ..pipeline import make_runs
     seeds = list(seeds or [args.target_seed])
-    # one process: a call makes a few short runs, where starting worker processes costs as much as the runs
-    # (the files do not depend on which process made them)
+    # a call makes a few short runs: in the open worker pool of the experiment when there is one (no start-up), else
+    # in this process, where starting worker processes would cost as much as the runs (the files do not depend on
+    # which process made them)
     spec = replace(run_spec(args, train_file, eval_file), seeds=seeds, sample=args.shot,
                    epochs=args.epochs, record_interval=10 ** 6, output_dir=str(out), device=ws.device,
-                   threads=ws.threads, workers=1, progress=False, summary=False, model_cache=ws.model_cache)
+                   threads=ws.threads, workers=0 if ws.pools is not None else 1, progress=False, summary=False,
+                   model_cache=ws.model_cache)
     if grads:
         spec = replace(spec, grad_features=True, grad_steps=args.grad_steps, grad_dim=args.grad_dim)
     test_labels = {int(t["id"]): int(t["label"]) for t in load_samples(eval_file)}
     per_run, by_label = [], {}
-    for seed, run_dir in zip(seeds, make_runs(spec)):
+    for seed, run_dir in zip(seeds, make_runs(spec, ws.pools)):
         done = read_json(run_dir / "run_done.json")
         if "label_accuracy_last" not in done:
             raise DataError(f"{run_dir}: no label accuracy recorded (the test samples need integer labels)")
