@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..io import DataError, read_json, write_json
@@ -71,8 +71,6 @@ class Workspace:
 
     def runs(self, key: str, run_spec) -> dict[int, str]:
         """Make (resumably) and preprocess the runs of a RunSpec under <root>/raw/<key>; {seed: processed dir}."""
-        from dataclasses import replace
-
         from ..pipeline import make_runs, preprocess, processed_dirs
         raw, proc = self.root / "raw" / key, self.root / "runs" / key
         spec = replace(run_spec, output_dir=str(raw), device=self.device, threads=self.threads,
@@ -122,7 +120,7 @@ class Workspace:
             test_dirs = job.pop("heldout", None)
             spec = self.simulator_spec(**job)
             out = spec.out_dir()
-            scored = test_dirs is None or _scored(out / "heldout", test_dirs, spec.test_ids)
+            scored = test_dirs is None or _stored_score(out / "heldout", test_dirs, spec.test_ids) is not None
             if not _trained(out) or not scored:
                 specs.setdefault(str(out), spec)
                 if not scored:
@@ -130,9 +128,8 @@ class Workspace:
         todo = list(specs.values())
         if not todo:
             return
-        scoring = {"root": str(self.root), "device": self.device, "threads": self.threads, "progress": self.progress,
-                   "encoder_cache": self.encoder_cache, "plot_examples": self.plot_examples}
-        jobs = [(asdict(s), (scoring, heldout[str(s.out_dir())]) if str(s.out_dir()) in heldout else None)
+        here = replace(self, pools=None)  # what a worker needs to score as this workspace does (the pool stays here)
+        jobs = [(asdict(s), (here, heldout[str(s.out_dir())]) if str(s.out_dir()) in heldout else None)
                 for s in todo]
         if self.workers <= 1 or len(todo) == 1:
             for job in jobs:
@@ -165,11 +162,10 @@ class Workspace:
         """Score a checkpoint on held-out runs (kept when scored before): metrics dict, or UNABLE when the
         simulator refuses ids it never saw (Simfluence)."""
         from ..pipeline import TestSpec, test_simulator
+        stored = _stored_score(save_dir, test_dirs, ids)
+        if stored is not None:
+            return stored
         done, unable = save_dir / "metrics.json", save_dir / "unable.json"
-        if done.is_file() and read_json(done).get("test_runs_key") == _key(test_dirs, ids):
-            return read_json(done)
-        if unable.is_file():
-            return UNABLE
         spec = TestSpec(checkpoint=str(ckpt_dir), test_dirs=list(test_dirs), save_dir=str(save_dir), test_ids=ids,
                         plot_examples=self.plot_examples, embedding_cache=self.encoder_cache, device=self.device,
                         progress=self.progress)
@@ -231,23 +227,26 @@ def _trained(out: Path) -> bool:
 
 def _train_worker(spec_dict: dict, score: tuple | None = None) -> str:
     """One simulator trained (when it was not before) in a worker process of worker_pool, or in this process
-    (Workspace.train_simulators); score: (Workspace fields, held-out run folders) to also score it on them."""
+    (Workspace.train_simulators); score: (a Workspace, held-out run folders) to also score it on them."""
     from ..pipeline import TrainSpec, train_simulator
     spec = TrainSpec(**spec_dict)
     out = spec.out_dir()
     if not _trained(out):
         out = train_simulator(spec).out_dir
     if score is not None:
-        fields, test_dirs = dict(score[0]), score[1]  # a copy: in this process the caller's dict serves every job
-        Workspace(Path(fields.pop("root")), **fields).score(out, out / "heldout", test_dirs, spec.test_ids)
+        ws, test_dirs = score
+        ws.score(out, out / "heldout", test_dirs, spec.test_ids)
     return str(out)
 
 
-def _scored(save_dir: Path, test_dirs, ids) -> bool:
-    """True when Workspace.score would find the scores of these held-out runs (or the refusal) already written."""
+def _stored_score(save_dir: Path, test_dirs, ids) -> dict | str | None:
+    """What Workspace.score wrote before for these held-out runs (metrics dict, or UNABLE), else None."""
     done = save_dir / "metrics.json"
-    return (save_dir / "unable.json").is_file() or (
-        done.is_file() and read_json(done).get("test_runs_key") == _key(test_dirs, ids))
+    if done.is_file():
+        m = read_json(done)
+        if m.get("test_runs_key") == _key(test_dirs, ids):
+            return m
+    return UNABLE if (save_dir / "unable.json").is_file() else None
 
 
 def _key(test_dirs, ids) -> str:
