@@ -135,6 +135,24 @@ def test_without_word_signal_it_is_anchor_sim():
     assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_the_guard_drops_a_lexical_fit_to_the_mean_of_the_values_themselves(monkeypatch):
+    """A lexical term forced on word-free noise (its strength chosen weak, the one-SE check disabled): the guard
+    drops it, and the simulator is the mean trajectory of the runs' values, not of what the lexical term left."""
+    data, (tr, te) = planted(signal=0.0)
+    data.values.add_(0.05 * torch.randn(data.values.shape, generator=torch.Generator().manual_seed(1)))
+    train = data.runs(list(range(9)))
+    monkeypatch.setattr(AnchorLexSim, "_lex_alpha", lambda self, train, F: 1e-2)
+    monkeypatch.setattr(math, "sqrt", lambda x: math.inf if x > 1 else x ** 0.5)  # se = inf: the term stays
+    lex = AnchorLexSim(tr, te, k=4)
+    lex.fit_data(train)
+    monkeypatch.undo()
+    assert lex.guard[2] == 0.0 and float(lex.lex_w.abs().max()) == 0.0 and not math.isfinite(float(lex.lex_chosen))
+    held = data.runs([9, 10, 11])
+    pred = lex.predict(held.batches, held.values[..., 0], held.test_rows, held.steps)
+    mean = _mean(train.values.double(), train.mask).float()
+    assert torch.allclose(pred, mean[None].expand_as(pred).clamp(min=0), atol=1e-6)
+
+
 def test_influence_is_exact_and_the_checkpoint_round_trips():
     data, (tr, te) = planted(signal=0.05)
     sim = AnchorLexSim(tr, te, k=4)

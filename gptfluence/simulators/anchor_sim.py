@@ -89,6 +89,8 @@ class AnchorSim(FeatureSimulator):
         self.register_buffer("chosen", torch.zeros(2, dtype=D))  # (ridge strength, e_0 used)
         # d_i: what training example i adds to a test example with its very text, per time it is trained on
         self.register_buffer("self_effect", torch.zeros(self.n_train, dtype=D))
+        # the guard's verdict (see _guard): mean gain per fold over the mean trajectory, its standard error, kept
+        self.register_buffer("guard", torch.zeros(3, dtype=D))
 
     @classmethod
     def create(cls, spec, n_train=None, n_test=None, train_emb=None, test_emb=None):
@@ -155,11 +157,20 @@ class AnchorSim(FeatureSimulator):
 
     # ------------------------------------------------------------------------------------------ fitting
     def fit_data(self, train) -> None:
-        """PCA features, mean trajectory, then the ridge solution with cross-validated settings."""
+        """The fit (see _fit), then the guard: the whole fit is kept only if, done again without each fold of
+        training runs, it predicts that fold better than the mean trajectory of the other folds, by more than the
+        standard error of that gain over the folds; otherwise every batch term is dropped and the simulator is the
+        mean trajectory (see _guard)."""
+        if train.mask.shape[0] < 2:
+            raise DataError(f"{self.name} needs at least 2 training runs (it cross-validates over runs)")
+        self._guard(train, self._fit(train))
+
+    def _fit(self, train) -> torch.Tensor | None:
+        """PCA features, mean trajectory, then the ridge solution with cross-validated settings. Returns the
+        per-fold gains over the mean trajectory of the fit done without each fold, where computed on the way
+        (AnchorLexSim's outer cross-validation does), else None."""
         self._pca_fit()
         v, mask = train.values.double(), train.mask.clone()
-        if mask.shape[0] < 2:
-            raise DataError("anchor_sim needs at least 2 training runs (it cross-validates over runs)")
         U = self._cumulative(train.batches)                           # [R, T, 2K]
         q = self._q(train.test_rows)                                   # [N, K+1]
         folds = _folds(v.shape[0], self.folds)
@@ -180,15 +191,86 @@ class AnchorSim(FeatureSimulator):
         m = _mean(v, mask)
         stats = _normal_equations(U, q, v, mask, m, e0_on, gram=False)
         W, kap = _solve(stats, alpha, e0_on, _Spectrum(U, q, mask, A_all))
-        table = torch.full((self.n_test, m.shape[1]), float("nan"), dtype=torch.float32, device=v.device)
-        table[train.test_rows] = m.float()
-        self.mean, self.steps, self.W, self.kappa = table, train.steps.clone(), W, kap
-        self.seen_curve = m.mean(0).float()
-        self.unseen_coef = _first_value_regression(v, mask)
+        self._set_mean(train)
+        self.W, self.kappa = W, kap
         self.chosen = torch.tensor([alpha, float(e0_on)], dtype=D)
         log.info("anchor_sim: ridge strength %s, first-value deviation %s (chosen by %d-fold cross-validation "
                  "over %d training runs)", alpha, "used" if e0_on else "not used", len(folds), v.shape[0])
         self._fit_self_effect(train, folds)
+        return None
+
+    # ------------------------------------------------------------------------------------------ the guard
+    def _batch_terms(self) -> bool:
+        """True when the fit has anything beyond the mean trajectory."""
+        return bool((self.W != 0).any() or (self.kappa != 0).any() or (self.self_effect != 0).any())
+
+    def _drop_batch_terms(self, train) -> None:
+        """The mean trajectory alone (of the values themselves: AnchorLexSim fits it on what its lexical term
+        leaves)."""
+        self.W, self.kappa = torch.zeros_like(self.W), torch.zeros_like(self.kappa)
+        self.self_effect = torch.zeros_like(self.self_effect)
+        self._set_mean(train)
+
+    def _set_mean(self, train) -> None:
+        """The mean trajectory of the training runs' test rows, the seen examples' mean curve and the first-value
+        regression for unseen examples."""
+        v, mask = train.values.double(), train.mask
+        m = _mean(v, mask)
+        table = torch.full((self.n_test, m.shape[1]), float("nan"), dtype=torch.float32, device=v.device)
+        table[train.test_rows] = m.float()
+        self.mean, self.steps = table, train.steps.clone()
+        self.seen_curve = m.mean(0).float()
+        self.unseen_coef = _first_value_regression(v, mask)
+
+    def _fold_gains(self, train, fit=None) -> torch.Tensor:
+        """[folds]: for each fold of training runs, the squared error over its runs (steps >= 1) of the mean
+        trajectory of the other folds less that of the whole fit (`fit`, default _fit) done on the other folds.
+        The fitted state is restored afterwards."""
+        fit = fit or self._fit
+        state = {k: t.clone() for k, t in self.state_dict().items()}
+        v, mask = train.values.double(), train.mask
+        folds = _folds(v.shape[0], self.folds)
+        gains = torch.zeros(len(folds), dtype=D)
+        for f, held in enumerate(folds):
+            keep = [r for r in range(v.shape[0]) if r not in held]
+            fit(train.runs(keep))
+            test = train.runs(held)
+            pred = self.predict(test.batches, test.values[..., 0], test.test_rows, test.steps, clip=False)
+            ok = mask[held].clone()
+            ok[..., 0] = False
+            m = _mean(v[keep], mask[keep])
+            gains[f] = float((((m - v[held]) ** 2) * ok).sum() - (((pred - v[held]) ** 2) * ok).sum())
+        self.load_state_dict(state)
+        return gains
+
+    def _guard(self, train, gains: torch.Tensor | None) -> None:
+        """Keep the fit's batch terms only if the fit, as a whole procedure (its own cross-validated choices
+        included), beats the mean trajectory on runs it did not see: the per-fold gains of a nested cross-
+        validation (fold_gains) must average more than their standard error. The choices inside the fit are made
+        on the same folds they are then judged on, so a batch term that won them by a hair can lose on new runs
+        (on the default preset's boolq runs, one of the four held-out blocks lost 17% to the mean trajectory
+        that way); judged as a whole on folds it did not choose on, such a fit falls back to the mean
+        trajectory. Recorded in `guard`: (mean gain, standard error, kept)."""
+        if not self._batch_terms():
+            self.guard = torch.tensor([0.0, 0.0, 1.0], dtype=D)
+            return
+        folds = _folds(train.values.shape[0], self.folds)
+        if train.values.shape[0] - max(len(f) for f in folds) < 2:  # a fit without a fold needs >= 2 runs
+            self.guard = torch.tensor([math.nan, math.nan, 1.0], dtype=D)
+            log.info("%s: %d training runs are too few to check the fit against the mean trajectory on runs it did "
+                     "not see (the guard needs >= 4); batch terms kept unchecked", self.name, train.values.shape[0])
+            return
+        if gains is None:
+            gains = self._fold_gains(train)
+        gain = float(gains.mean())
+        se = float(gains.std() / math.sqrt(gains.numel())) if gains.numel() > 1 else 0.0
+        kept = gain > se
+        if not kept:
+            self._drop_batch_terms(train)
+        self.guard = torch.tensor([gain, se, float(kept)], dtype=D)
+        log.info("%s: the whole fit against the mean trajectory on folds of runs it did not see: gain per fold %.4g, "
+                 "standard error %.4g: %s", self.name, gain, se,
+                 "batch terms kept" if kept else "batch terms dropped (the mean trajectory)")
 
     def _fit_self_effect(self, train, folds) -> None:
         """d_i (see the module docstring) on what the fitted model leaves of the training runs: for each training
@@ -280,6 +362,8 @@ class AnchorSim(FeatureSimulator):
         state_dict.setdefault(prefix + "unseen_coef", torch.full_like(self.unseen_coef, float("nan")))
         # and those saved before the self term have none
         state_dict.setdefault(prefix + "self_effect", torch.zeros_like(self.self_effect))
+        # and those saved before the guard were not checked by it
+        state_dict.setdefault(prefix + "guard", torch.zeros_like(self.guard))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def predict(self, batches, init, test_rows, steps=None, batch_scale=None, clip: bool = True):
@@ -414,30 +498,32 @@ class AnchorLexSim(AnchorSim):
         self.lex_w = (self._lex_solve(self._lex_stats(F, v - _mean(v, mask), mask), alpha) if math.isfinite(alpha)
                       else torch.zeros(F.shape[-1], dtype=D, device=F.device))
         self.lex_chosen = torch.tensor(alpha, dtype=D)
-        super().fit_data(replace(train, values=(v - F @ self.lex_w).to(train.values.dtype)))
+        AnchorSim._fit(self, replace(train, values=(v - F @ self.lex_w).to(train.values.dtype)))
 
-    def fit_data(self, train) -> None:
+    def _fit(self, train) -> torch.Tensor | None:
         """The lexical term's strength by cross-validation; then, whether the lexical term helps once anchor_sim's
         bilinear part is fitted after it (an outer cross-validation of both fits over the same folds: the two
         parts can explain the same movement, and fitted in sequence the first may take what the second would
         model better; kept only if the gain beats its standard error over the folds); then the chosen fit on all
-        training runs."""
-        if train.mask.shape[0] < 2:
-            raise DataError("anchor_sim needs at least 2 training runs (it cross-validates over runs)")
+        training runs. Returns the outer cross-validation's per-fold gains of the chosen fit over the mean
+        trajectory, for the guard (None when the lexical term was never a candidate: the guard then runs its own)."""
         self._idf_fit()
         F = self._lex_cumulative(train.batches, train.test_rows)
         alpha = self._lex_alpha(train, F)
+        gains = None
         if math.isfinite(alpha):
             folds = _folds(train.values.shape[0], self.folds)
-            err = torch.zeros(2, len(folds), dtype=D)               # [with, without] x fold
+            err = torch.zeros(3, len(folds), dtype=D)               # [with, without, the mean trajectory] x fold
+            v, mask = train.values.double(), train.mask
             for f, held in enumerate(folds):
                 keep = [r for r in range(train.values.shape[0]) if r not in held]
                 part, test = train.runs(keep), train.runs(held)
+                ok = test.mask.clone()
+                ok[..., 0] = False
+                err[2, f] = float((((_mean(v[keep], mask[keep]) - v[held]) ** 2) * ok).sum())
                 for u, use in enumerate((True, False)):
                     self._fit_both(part, F[keep], alpha if use else math.inf)
                     pred = self.predict(test.batches, test.values[..., 0], test.test_rows, test.steps, clip=False)
-                    ok = test.mask.clone()
-                    ok[..., 0] = False
                     err[u, f] = float((((pred - test.values.double()) ** 2) * ok).sum())
             # the one-standard-error rule: the lexical term stays only if its gain over the folds is larger than
             # the gain's standard error (a tie within fold noise keeps the simpler model: the extra term would then
@@ -448,9 +534,19 @@ class AnchorLexSim(AnchorSim):
                      "per fold %.4g, standard error %.4g)", float(err[0].sum()), float(err[1].sum()), gain, se)
             if gain <= se:
                 alpha = math.inf
+            gains = err[2] - err[0 if math.isfinite(alpha) else 1]
         self._fit_both(train, F, alpha)
         log.info("anchor_lex_sim: lexical ridge strength %s, coefficients %s", alpha,
                  [round(float(x), 5) for x in self.lex_w])
+        return gains
+
+    def _batch_terms(self) -> bool:
+        return super()._batch_terms() or bool((self.lex_w != 0).any())
+
+    def _drop_batch_terms(self, train) -> None:
+        super()._drop_batch_terms(train)
+        self.lex_w = torch.zeros_like(self.lex_w)
+        self.lex_chosen = torch.tensor(math.inf, dtype=D, device=self.lex_w.device)
 
     def predict(self, batches, init, test_rows, steps=None, batch_scale=None, clip: bool = True):
         pred = super().predict(batches, init, test_rows, steps, batch_scale, clip=False)
