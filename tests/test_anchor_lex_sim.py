@@ -153,6 +153,18 @@ def test_the_guard_drops_a_lexical_fit_to_the_mean_of_the_values_themselves(monk
     assert torch.allclose(pred, mean[None].expand_as(pred).clamp(min=0), atol=1e-6)
 
 
+def test_few_training_runs_fit_and_say_what_they_could_not_check():
+    """2 runs: neither the lexical term nor the guard can be checked (a fit without a fold of runs needs 2 runs to
+    cross-validate over): no lexical term, the guard's verdict unchecked (nan). 3 runs: both are checked, and the
+    planted word-overlap effect is kept."""
+    data, (tr, te) = planted()
+    sim = AnchorLexSim(tr, te, k=4)
+    sim.fit_data(data.runs([0, 1]))
+    assert not math.isfinite(float(sim.lex_chosen)) and math.isnan(float(sim.guard[0])) and sim.guard[2] == 1.0
+    sim.fit_data(data.runs([0, 1, 2]))
+    assert math.isfinite(float(sim.lex_chosen)) and sim.guard[2] == 1.0 and float(sim.guard[0]) > float(sim.guard[1])
+
+
 def test_influence_is_exact_and_the_checkpoint_round_trips():
     data, (tr, te) = planted(signal=0.05)
     sim = AnchorLexSim(tr, te, k=4)

@@ -169,6 +169,8 @@ class AnchorSim(FeatureSimulator):
         """PCA features, mean trajectory, then the ridge solution with cross-validated settings. Returns the
         per-fold gains over the mean trajectory of the fit done without each fold, where computed on the way
         (AnchorLexSim's outer cross-validation does), else None."""
+        if train.mask.shape[0] < 2:
+            raise DataError(f"{self.name} needs at least 2 training runs (it cross-validates over runs)")
         self._pca_fit()
         v, mask = train.values.double(), train.mask.clone()
         U = self._cumulative(train.batches)                           # [R, T, 2K]
@@ -511,6 +513,11 @@ class AnchorLexSim(AnchorSim):
         F = self._lex_cumulative(train.batches, train.test_rows)
         alpha = self._lex_alpha(train, F)
         gains = None
+        if math.isfinite(alpha) and train.values.shape[0] < 3:
+            # the check below fits anchor_sim without a fold of runs, which needs 2 runs to cross-validate over
+            log.info("anchor_lex_sim: %d training runs are too few to check the lexical term (>= 3 needed): not used",
+                     train.values.shape[0])
+            alpha = math.inf
         if math.isfinite(alpha):
             folds = _folds(train.values.shape[0], self.folds)
             err = torch.zeros(3, len(folds), dtype=D)               # [with, without, the mean trajectory] x fold
