@@ -115,10 +115,12 @@ def test_the_guard_drops_a_batch_term_that_does_not_carry_over_to_unseen_runs(mo
     sim.fit_data(data.runs(list(range(8))))
     gain, se, kept = sim.guard.tolist()
     assert kept == 1.0 and gain > 2 * se and float(sim.W.abs().max()) > 0
-    # too few runs to check (a fit without a fold needs 2 runs): kept unchecked, said so
+    # too few runs to check (a fit without a fold needs 2 runs): kept unchecked, said so; 3 runs are checked
     sim = AnchorSim(tr, te, k=6)
     sim.fit_data(data.runs([0, 1]))
     assert sim.guard[2] == 1.0 and all(math.isnan(float(x)) for x in sim.guard[:2])
+    sim.fit_data(data.runs([0, 1, 2]))
+    assert all(math.isfinite(float(x)) for x in sim.guard)
 
 
 def test_same_numbers_whatever_the_seed():

@@ -168,9 +168,8 @@ class AnchorSim(FeatureSimulator):
     def _fit(self, train) -> torch.Tensor | None:
         """PCA features, mean trajectory, then the ridge solution with cross-validated settings. Returns the
         per-fold gains over the mean trajectory of the fit done without each fold, where computed on the way
-        (AnchorLexSim's outer cross-validation does), else None."""
-        if train.mask.shape[0] < 2:
-            raise DataError(f"{self.name} needs at least 2 training runs (it cross-validates over runs)")
+        (AnchorLexSim's outer cross-validation does), else None. Needs >= 2 runs (fit_data checks; the guard and
+        AnchorLexSim's lexical check never ask for fewer)."""
         self._pca_fit()
         v, mask = train.values.double(), train.mask.clone()
         U = self._cumulative(train.batches)                           # [R, T, 2K]
@@ -251,7 +250,7 @@ class AnchorSim(FeatureSimulator):
     def _guard(self, train, gains: torch.Tensor | None) -> None:
         """Keep the fit's batch terms only if the fit, as a whole procedure (its own cross-validated choices
         included), beats the mean trajectory on runs it did not see: the per-fold gains of a nested cross-
-        validation (fold_gains) must average more than their standard error. The choices inside the fit are made
+        validation (_fold_gains) must average more than their standard error. The choices inside the fit are made
         on the same folds they are then judged on, so a batch term that won them by a hair can lose on new runs
         (on the default preset's boolq runs, one of the four held-out blocks lost 17% to the mean trajectory
         that way); judged as a whole on folds it did not choose on, such a fit falls back to the mean
@@ -263,7 +262,7 @@ class AnchorSim(FeatureSimulator):
         if train.values.shape[0] - max(len(f) for f in folds) < 2:  # a fit without a fold needs >= 2 runs
             self.guard = torch.tensor([math.nan, math.nan, 1.0], dtype=D)
             log.info("%s: %d training runs are too few to check the fit against the mean trajectory on runs it did "
-                     "not see (the guard needs >= 4); batch terms kept unchecked", self.name, train.values.shape[0])
+                     "not see (the guard needs >= 3); batch terms kept unchecked", self.name, train.values.shape[0])
             return
         if gains is None:
             gains = self._fold_gains(train)
