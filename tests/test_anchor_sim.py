@@ -123,6 +123,15 @@ def test_the_guard_drops_a_batch_term_that_does_not_carry_over_to_unseen_runs(mo
     assert all(math.isfinite(float(x)) for x in sim.guard)
 
 
+def test_a_fit_logs_its_own_choices_not_those_of_its_cross_validation_refits(caplog):
+    import logging
+    data, tr, te = toy(R=10, signal=0.3)
+    with caplog.at_level(logging.INFO, logger="gptfluence.simulators.anchor_sim"):
+        AnchorSim(tr, te, k=6).fit_data(data.runs(list(range(8))))
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("chosen by" in x for x in lines) == 1 and sum("whole fit" in x for x in lines) == 1, lines
+
+
 def test_same_numbers_whatever_the_seed():
     data, tr, te = toy()
     preds = []

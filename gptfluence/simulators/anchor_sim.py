@@ -43,6 +43,7 @@ effect does not depend on the path. Predictions are kept inside the metric's val
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import replace
@@ -237,7 +238,8 @@ class AnchorSim(FeatureSimulator):
         gains = torch.zeros(len(folds), dtype=D)
         for f, held in enumerate(folds):
             keep = [r for r in range(v.shape[0]) if r not in held]
-            self._fit_for_guard(train.runs(keep))
+            with _quiet():
+                self._fit_for_guard(train.runs(keep))
             test = train.runs(held)
             pred = self.predict(test.batches, test.values[..., 0], test.test_rows, test.steps, clip=False)
             ok = mask[held].clone()
@@ -532,7 +534,8 @@ class AnchorLexSim(AnchorSim):
                 ok[..., 0] = False
                 err[2, f] = float((((_mean(v[keep], mask[keep]) - v[held]) ** 2) * ok).sum())
                 for u, use in enumerate((True, False)):
-                    self._fit_both(part, F[keep], alpha if use else math.inf)
+                    with _quiet():
+                        self._fit_both(part, F[keep], alpha if use else math.inf)
                     pred = self.predict(test.batches, test.values[..., 0], test.test_rows, test.steps, clip=False)
                     err[u, f] = float((((pred - test.values.double()) ** 2) * ok).sum())
             # the one-standard-error rule: the lexical term stays only if its gain over the folds is larger than
@@ -578,6 +581,18 @@ class AnchorLexSim(AnchorSim):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def _quiet():
+    """The fits repeated without a fold of runs (cross-validation of a whole fit) log their choices only when debug
+    logging is on: they are not the fit's choices (a train.log had 9 of their lines before the one that counts)."""
+    level = log.level
+    log.setLevel(max(level, logging.WARNING) if not log.isEnabledFor(logging.DEBUG) else level)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def _unit(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp(min=1e-12)
 
