@@ -34,7 +34,9 @@ whether e_0 is used at all, are chosen by K-fold cross-validation over training 
 recomputed without the held-out fold). The candidates include W = 0: when the batches explain nothing that
 generalises to held-out runs, the simulator is the mean trajectory (with or without e_0). A batch term is kept
 only if its cross-validated gain over the best setting without one beats the standard error of that gain over
-the folds (the one-standard-error rule; see _one_se_choice for why).
+the folds (the one-standard-error rule; see _one_se_choice for why). Then the guard (_guard) judges the whole fit,
+these choices included, on folds of runs it did not choose on (nested cross-validation) and drops every batch
+term unless its gain over the mean trajectory there beats the gain's standard error.
 
 The model is additive in the batches: influence is exact and closed form (see effect_factors), and an example's
 effect does not depend on the path. Predictions are kept inside the metric's valid range (loss >= 0, BLEU in
