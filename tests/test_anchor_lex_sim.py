@@ -136,20 +136,29 @@ def test_without_word_signal_it_is_anchor_sim():
 
 
 def test_the_guard_drops_a_lexical_fit_to_the_mean_of_the_values_themselves(monkeypatch):
-    """A lexical term forced on word-free noise (its strength chosen weak, the one-SE check disabled): the guard
-    drops it, and the simulator is the mean trajectory of the runs' values, not of what the lexical term left."""
+    """A lexical term forced on word-free noise (strength 1e-2, no check), in the fit and in every fold the guard
+    refits: the guard, with its real standard error, drops it, and the simulator is the mean trajectory of the runs'
+    values, not the mean of what the lexical term left (which the forced fit's anchor was)."""
     data, (tr, te) = planted(signal=0.0)
     data.values.add_(0.05 * torch.randn(data.values.shape, generator=torch.Generator().manual_seed(1)))
     train = data.runs(list(range(9)))
-    monkeypatch.setattr(AnchorLexSim, "_lex_alpha", lambda self, train, F: 1e-2)
-    monkeypatch.setattr(math, "sqrt", lambda x: math.inf if x > 1 else x ** 0.5)  # se = inf: the term stays
+    mean = _mean(train.values.double(), train.mask).float()
+
+    def forced(self, part):
+        self._fit_both(part, self._lex_cumulative(part.batches, part.test_rows), 1e-2)
+
+    monkeypatch.setattr(AnchorLexSim, "_fit_for_guard", forced)
     lex = AnchorLexSim(tr, te, k=4)
-    lex.fit_data(train)
-    monkeypatch.undo()
-    assert lex.guard[2] == 0.0 and float(lex.lex_w.abs().max()) == 0.0 and not math.isfinite(float(lex.lex_chosen))
+    lex._idf_fit()
+    forced(lex, train)
+    assert float(lex.lex_w.abs().max()) > 0  # the forced fit has a lexical term ...
+    assert not torch.allclose(lex.mean[train.test_rows], mean, atol=1e-6)  # ... and the anchor of what it left
+    lex._guard(train, None)
+    gain, se, kept = lex.guard.tolist()
+    assert kept == 0.0 and gain <= se, lex.guard
+    assert float(lex.lex_w.abs().max()) == 0.0 and not math.isfinite(float(lex.lex_chosen))
     held = data.runs([9, 10, 11])
     pred = lex.predict(held.batches, held.values[..., 0], held.test_rows, held.steps)
-    mean = _mean(train.values.double(), train.mask).float()
     assert torch.allclose(pred, mean[None].expand_as(pred).clamp(min=0), atol=1e-6)
 
 
