@@ -201,9 +201,10 @@ def print_table(results: list[dict], convention: str, header: str, chars: int) -
     print(header)
     print(f"sign convention: {convention}")
     if results and not any(r["helpful"] or r["harmful"] for r in results):
-        print("every influence is 0: the simulator predicts the same trajectories whatever the batches (anchor_sim "
-              "does so when cross-validation finds that the batches of its training runs explain nothing that "
-              "holds on held-out runs; its log and checkpoint say which ridge strength it chose)")
+        print("every influence is 0: the simulator predicts the same trajectories whatever the batches (the anchor "
+              "sims do so when cross-validation, or the guard that judges the whole fit on runs it did not see, "
+              "finds that the batches of their training runs explain nothing that holds on held-out runs; the "
+              "train.log and the checkpoint's `chosen` and `guard` say which)")
     for r in results:
         name = f"test id {r['test_id']}" if r["test_id"] is not None else f"test text {r['index']}"
         print(f"\n{name} (baseline final {r['baseline_final']:.4g}): {clip(r['test_text'], chars)}")
