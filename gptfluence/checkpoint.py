@@ -14,6 +14,7 @@ come here). The rules:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -63,16 +64,23 @@ def _pack(state: dict) -> dict:
         if (isinstance(t, torch.Tensor) and t.layout == torch.strided and t.dim() == 2
                 and t.numel() >= SPARSE_MIN_NUMEL and t.is_floating_point()
                 and int(torch.count_nonzero(t)) <= SPARSE_DENSITY * t.numel()):
-            with warnings.catch_warnings():  # "sparse CSR support is in beta": only storage is used here
-                warnings.simplefilter("ignore", UserWarning)
+            with _sparse_quiet():
                 t = t.to_sparse_csr()
         out[k] = t
     return out
 
 
-def _unpack(state: dict) -> dict:
+@contextlib.contextmanager
+def _sparse_quiet():
+    """torch warns that sparse CSR support is in beta whenever such a tensor is made (also when torch.load reads
+    one back): only its storage is used here, so that one warning is silenced and no other."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
+        yield
+
+
+def _unpack(state: dict) -> dict:
+    with _sparse_quiet():
         return {k: t.to_dense() if isinstance(t, torch.Tensor) and t.layout != torch.strided else t
                 for k, t in state.items()}
 
@@ -100,7 +108,8 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Read a checkpoint (file or run folder). Raises DataError for a missing, truncated or foreign file."""
     p = resolve_checkpoint(path)
     try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=False)
+        with _sparse_quiet():  # a checkpoint with sparse parts warns on reading them back
+            ckpt = torch.load(p, map_location=map_location, weights_only=False)
     except Exception as e:  # noqa: BLE001 - a truncated or foreign file
         raise DataError(f"{p}: not a readable checkpoint ({type(e).__name__}: {e})") from None
     fmt = ckpt.get("format") if isinstance(ckpt, dict) else None
