@@ -387,6 +387,9 @@ def _batch_figures(rs, values: torch.Tensor, mask: torch.Tensor, train, groups) 
             raise DataError(f"groups: {len(grp)} entries for {n_ids} training ids")
         feats["groups"], names = group_counts(counts, grp)
         rep["groups"] = [str(g) for g in names]
+    else:  # said in the summary: the same runs reported with a sample file can read quite differently
+        rep["no_groups"] = ("no training sample file given (--train_data_path)" if train is None else
+                            "the training samples have no label or topic and many distinct targets")
     rep["transitions"] = int(d.shape[-1])
     rep["transitions_dropped"] = dropped
     if R >= 3 and d.shape[-1] > 0:
@@ -442,7 +445,9 @@ def format_report(rep: dict) -> list[str]:
         lines.append(f"one-step change ({rep['transitions']} transitions): mean trajectory explains "
                      f"{100 * rep['share_mean_trajectory']:.1f}% of it; the batch explains "
                      f"{100 * rep['share_explained']:.1f}%{_se_text(rep)} of what is left on held-out runs "
-                     f"(MSE {rep['mse_mean']:.3g} -> {rep['mse_batch']:.3g}; by feature set: {per})")
+                     f"(MSE {rep['mse_mean']:.3g} -> {rep['mse_batch']:.3g}; by feature set: {per})"
+                     + (f"; training ids only, no label / topic groups: {rep['no_groups']}" if rep.get("no_groups")
+                        else ""))
     if rep.get("deviation_reversion") is not None:
         half = "n/a" if rep["deviation_half_life"] is None else f"{rep['deviation_half_life']:.1f} steps"
         share = rep["share_reversion"]

@@ -70,6 +70,21 @@ def test_label_effect_found_and_absent_effect_not_invented(tmp_path):
     assert all(c["ridge"] is None or c["ridge"] >= 1.0 for c in none["chosen"])
 
 
+def test_summary_says_when_the_groups_are_missing_and_why(tmp_path):
+    """The same runs reported without the training sample file have no label / topic groups, and their share can
+    read quite differently (a label effect the per-id counts see less sharply): the summary says so and why."""
+    dirs = _runs(tmp_path, effect=0.01)
+    with_file = REP.dynamics_report(dirs, tmp_path / "train.json", tmp_path / "test.json")
+    without = REP.dynamics_report(dirs)
+    assert "no_groups" not in with_file and "groups" not in without
+    assert without["no_groups"].startswith("no training sample file given")
+    line = [x for x in REP.format_report(without) if x.startswith("one-step change")][0]
+    assert "training ids only, no label / topic groups: no training sample file given (--train_data_path)" in line
+    assert not any("training ids only" in x for x in REP.format_report(with_file))
+    plain = tmp_path / "plain.json"  # a file with neither label nor topic and many distinct targets
+    write_jsonl(plain, ({"id": i, "input": f"train {i} word{i}", "context": f"train {i}"} for i in range(24)))
+    assert "many distinct targets" in REP.dynamics_report(dirs, plain)["no_groups"]
+
 def test_share_standard_error_by_hand():
     # three folds of (mean-trajectory, batch-fit) squared errors; the share left out fold by fold
     folds = [(4.0, 3.0), (2.0, 2.0), (4.0, 2.0)]
