@@ -85,6 +85,7 @@ def test_summary_says_when_the_groups_are_missing_and_why(tmp_path):
     write_jsonl(plain, ({"id": i, "input": f"train {i} word{i}", "context": f"train {i}"} for i in range(24)))
     assert "many distinct targets" in REP.dynamics_report(dirs, plain)["no_groups"]
 
+
 def test_share_standard_error_by_hand():
     # three folds of (mean-trajectory, batch-fit) squared errors; the share left out fold by fold
     folds = [(4.0, 3.0), (2.0, 2.0), (4.0, 2.0)]
